@@ -1,0 +1,15 @@
+// Module entry: registers the N-API face.
+#include <napi.h>
+
+#include "napi/codec_exports.h"
+
+namespace {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  pgadapter::napi::InitCodecExports(env, exports);
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(pgadapter, Init)
