@@ -1,0 +1,78 @@
+// The native client behind one createAdapter() call (or one Emitter): a publishing connection
+// and, for adapters, a listening connection, plus the periodic cleanup of the attachment table.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/listener.h"
+#include "core/pg_connection.h"
+#include "core/publisher.h"
+#include "core/uv_handle.h"
+
+namespace pgadapter {
+
+struct ClientOptions {
+  std::string uid;
+  std::string table = "socket_io_attachments";
+  size_t payload_threshold = 8000;
+  uint32_t cleanup_interval_ms = 30000;  // 0: no cleanup
+  size_t max_queue = 10000;
+  bool create_table = false;
+  bool listen = true;
+  ReconnectPolicy reconnect;
+};
+
+// Implemented by the N-API face: everything the core hands to JavaScript goes through here.
+class ClientSink {
+ public:
+  virtual ~ClientSink() = default;
+  virtual void get_params(std::function<void(bool ok, ConnParams params, std::string error)> answer) = 0;
+  virtual void deliver(std::vector<Inbound>& batch) = 0;
+  virtual void report(const std::string& message, const char* code) = 0;
+};
+
+class Client {
+ public:
+  Client(uv_loop_t* loop, ClientOptions options, ClientSink& sink);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  void start();
+  void listen(const std::string& channel);
+  void unlisten(const std::string& channel);
+  // Encodes and queues a message. Returns an empty string, or why it was dropped.
+  std::string publish(const std::string& channel, const Value& message, bool has_binary);
+  // Sends what is queued (up to flush_timeout_ms), then closes every connection and calls done.
+  void close(uint32_t flush_timeout_ms, std::function<void()> done);
+  void close_now();
+  bool closed() const { return closed_; }
+
+ private:
+  struct Link;  // one connection and its outage bookkeeping
+  void on_connection_ready(Link& link);
+  void on_connection_down(Link& link, const std::string& error, bool was_ready);
+  bool quote_table(PGconn* conn, std::string& out);
+  void on_cleanup_tick();
+  void on_flush_deadline();
+  void finish_close();
+
+  uv_loop_t* loop_;
+  ClientOptions options_;
+  ClientSink& sink_;
+  std::unique_ptr<Link> publish_link_;
+  std::unique_ptr<Link> listen_link_;
+  std::unique_ptr<Publisher> publisher_;
+  std::unique_ptr<Listener> listener_;
+  UvTimer<Client, &Client::on_cleanup_tick> cleanup_timer_;
+  UvTimer<Client, &Client::on_flush_deadline> flush_timer_;
+  bool cleanup_running_ = false;
+  bool closing_ = false;
+  bool closed_ = false;
+  std::function<void()> close_done_;
+};
+
+}  // namespace pgadapter

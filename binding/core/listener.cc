@@ -1,0 +1,228 @@
+#include "core/listener.h"
+
+#include <cstring>
+#include <unordered_map>
+
+#include "core/json_codec.h"
+#include "core/msgpack_codec.h"
+#include "core/sql.h"
+
+namespace pgadapter {
+
+namespace {
+
+constexpr size_t kMaxFetchBatch = 500;
+
+// attachmentId: a string of digits (pg returns bigserial as a string) or an integer.
+bool parse_attachment_id(const Value& v, int64_t& id) {
+  if (v.kind == Value::Kind::Int) {
+    id = v.integer;
+    return id > 0;
+  }
+  if (v.kind != Value::Kind::String || v.str.empty() || v.str.size() > 18) return false;
+  int64_t n = 0;
+  for (char c : v.str) {
+    if (c < '0' || c > '9') return false;
+    n = n * 10 + (c - '0');
+  }
+  id = n;
+  return n > 0;
+}
+
+int64_t read_int8(const char* p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
+  return static_cast<int64_t>(v);
+}
+
+std::string clip(const std::string& s) { return s.size() > 120 ? s.substr(0, 120) + "..." : s; }
+
+}  // namespace
+
+Listener::Listener(PgConnection& conn, std::string uid, Hooks hooks)
+    : conn_(conn), uid_(std::move(uid)), hooks_(std::move(hooks)) {}
+
+Query Listener::listen_query(const std::string& channel, bool listen) {
+  Query q;
+  std::string quoted, error;
+  if (!sql::quote_identifier(conn_.raw(), channel, quoted, error)) quoted = "\"\"";
+  q.sql = std::string(listen ? "LISTEN " : "UNLISTEN ") + quoted;
+  q.per_connection = true;
+  if (listen) {
+    q.done = [this, channel](PGresult*, const std::string& err) {
+      if (!err.empty()) {
+        // A lost connection is reported by the client; here only a refused LISTEN.
+        if (err.rfind("connection lost", 0) != 0) report("LISTEN " + channel + " failed: " + err, "LISTEN_FAILED");
+        return;
+      }
+      auto it = channels_.find(channel);
+      if (it != channels_.end() && !it->second) {
+        it->second = true;
+        if (hooks_.on_listening) hooks_.on_listening(channel);
+      }
+    };
+  }
+  return q;
+}
+
+void Listener::add(const std::string& channel) {
+  if (!channels_.emplace(channel, false).second) return;
+  if (conn_.ready()) conn_.enqueue(listen_query(channel, true));
+}
+
+void Listener::remove(const std::string& channel) {
+  if (channels_.erase(channel) == 0) return;
+  if (conn_.ready()) conn_.enqueue(listen_query(channel, false));
+}
+
+bool Listener::listening(const std::string& channel) const {
+  auto it = channels_.find(channel);
+  return it != channels_.end() && it->second;
+}
+
+bool Listener::awaiting_first_listen(const std::string& channel) const {
+  auto it = channels_.find(channel);
+  return it != channels_.end() && !it->second;
+}
+
+std::vector<Query> Listener::setup_queries() {
+  std::vector<Query> out;
+  for (const auto& [channel, confirmed] : channels_) out.push_back(listen_query(channel, true));
+  return out;
+}
+
+void Listener::on_ready() {
+  for (Entry& e : inbound_) {
+    if (e.state == State::Fetching) e.state = State::Pending;
+  }
+  fetching_ = false;
+  fetch();
+}
+
+void Listener::on_notifications(std::vector<Notification>& batch) {
+  for (Notification& note : batch) accept(note);
+  fetch();
+  deliver();
+}
+
+void Listener::accept(Notification& note) {
+  if (channels_.count(note.channel) == 0) return;  // UNLISTENed meanwhile
+  // Our own publishing session: skip before parsing anything.
+  if (hooks_.own_backend_pid && note.backend_pid == hooks_.own_backend_pid()) return;
+
+  Entry e;
+  e.channel = std::move(note.channel);
+  std::string error;
+  if (!parse_json(note.payload, e.message, error)) {
+    return report("ignored a notification on " + e.channel + " that is not JSON (" + error + "): " + clip(note.payload),
+                  "BAD_NOTIFICATION");
+  }
+  if (e.message.kind != Value::Kind::Map) {
+    return report("ignored a notification on " + e.channel + " that is not a JSON object: " + clip(note.payload),
+                  "BAD_NOTIFICATION");
+  }
+  const Value* uid = e.message.get("uid");
+  if (uid != nullptr && uid->kind == Value::Kind::String && uid->str == uid_) return;
+  const Value* type = e.message.get("type");
+  if (type == nullptr || type->kind != Value::Kind::Int || (uid != nullptr && uid->kind != Value::Kind::String)) {
+    return report("ignored a notification on " + e.channel + " without a numeric type and a string uid: " +
+                      clip(note.payload),
+                  "BAD_NOTIFICATION");
+  }
+  if (const Value* att = e.message.get("attachmentId")) {
+    if (!parse_attachment_id(*att, e.attachment_id)) {
+      return report("ignored a notification on " + e.channel + " with an invalid attachmentId: " + clip(note.payload),
+                    "BAD_NOTIFICATION");
+    }
+    e.state = State::Pending;
+  }
+  inbound_.push_back(std::move(e));
+}
+
+void Listener::fetch() {
+  if (fetching_ || !conn_.ready()) return;
+  std::vector<std::string> ids;
+  for (Entry& e : inbound_) {
+    if (e.state != State::Pending) continue;
+    e.state = State::Fetching;
+    ids.push_back(std::to_string(e.attachment_id));
+    if (ids.size() >= kMaxFetchBatch) break;
+  }
+  if (ids.empty()) return;
+  std::string array = "{";
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (i) array += ',';
+    array += ids[i];
+  }
+  array += '}';
+  Query q;
+  q.sql = sql::fetch_attachments(table_);
+  q.params = {std::move(array)};
+  q.result_format = 1;  // binary: raw bytea and int8
+  q.per_connection = true;  // on a lost connection, on_ready fetches again
+  q.done = [this](PGresult* res, const std::string& error) { on_fetched(res, error); };
+  fetching_ = true;
+  conn_.enqueue(std::move(q));
+}
+
+void Listener::on_fetched(PGresult* res, const std::string& error) {
+  fetching_ = false;
+  if (res == nullptr) {
+    // Connection lost: the rows are still there; fetch again once reconnected.
+    for (Entry& e : inbound_) {
+      if (e.state == State::Fetching) e.state = State::Pending;
+    }
+    return;
+  }
+  std::unordered_map<int64_t, int> rows;
+  if (error.empty()) {
+    const int n = PQntuples(res);
+    for (int i = 0; i < n; ++i) {
+      if (PQgetlength(res, i, 0) == 8) rows.emplace(read_int8(PQgetvalue(res, i, 0)), i);
+    }
+  }
+  for (Entry& e : inbound_) {
+    if (e.state != State::Fetching) continue;
+    e.state = State::Dropped;
+    const std::string id = std::to_string(e.attachment_id);
+    if (!error.empty()) {
+      report("cannot fetch attachment " + id + " on " + e.channel + ": " + error, "ATTACHMENT_FETCH_FAILED");
+      continue;
+    }
+    auto it = rows.find(e.attachment_id);
+    if (it == rows.end() || PQgetisnull(res, it->second, 1)) {
+      report("attachment " + id + " on " + e.channel + " not found (deleted by the cleanup, or never committed)",
+             "ATTACHMENT_MISSING");
+      continue;
+    }
+    std::string_view bytes(PQgetvalue(res, it->second, 1), static_cast<size_t>(PQgetlength(res, it->second, 1)));
+    Value decoded;
+    std::string decode_error;
+    if (!decode_msgpack(bytes, decoded, decode_error)) {
+      report("attachment " + id + " on " + e.channel + " is not valid msgpack: " + decode_error, "BAD_ATTACHMENT");
+      continue;
+    }
+    const Value* type = decoded.get("type");
+    if (decoded.kind != Value::Kind::Map || type == nullptr || type->kind != Value::Kind::Int) {
+      report("attachment " + id + " on " + e.channel + " is not a cluster message", "BAD_ATTACHMENT");
+      continue;
+    }
+    e.message = std::move(decoded);
+    e.state = State::Ready;
+  }
+  fetch();
+  deliver();
+}
+
+void Listener::deliver() {
+  std::vector<Inbound> batch;
+  while (!inbound_.empty()) {
+    Entry& e = inbound_.front();
+    if (e.state == State::Pending || e.state == State::Fetching) break;  // keeps the order
+    if (e.state == State::Ready) batch.push_back(Inbound{std::move(e.channel), std::move(e.message)});
+    inbound_.pop_front();
+  }
+  if (!batch.empty() && hooks_.deliver) hooks_.deliver(batch);
+}
+
+}  // namespace pgadapter

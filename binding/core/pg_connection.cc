@@ -1,0 +1,312 @@
+#include "core/pg_connection.h"
+
+#include <algorithm>
+#include <random>
+
+namespace pgadapter {
+
+namespace {
+
+// libpq prints server notices to stderr by default; inside someone's server that is noise.
+void ignore_notice(void*, const char*) {}
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+uint32_t jitter(uint32_t delay_ms) {
+  static std::minstd_rand rng{std::random_device{}()};
+  // Full delay in [delay/2, delay]: servers that lost the database together do not retry in step.
+  std::uniform_int_distribution<uint32_t> dist(delay_ms / 2, delay_ms);
+  return dist(rng);
+}
+
+}  // namespace
+
+PgConnection::PgConnection(uv_loop_t* loop, std::string name, ReconnectPolicy policy, Hooks hooks)
+    : loop_(loop), name_(std::move(name)), policy_(policy), hooks_(std::move(hooks)) {}
+
+PgConnection::~PgConnection() { close(); }
+
+void PgConnection::start() {
+  if (state_ != State::Idle) return;
+  begin_connect();
+}
+
+void PgConnection::begin_connect() {
+  state_ = State::WaitingParams;
+  const uint64_t attempt = ++attempt_;
+  std::weak_ptr<bool> alive = alive_;
+  hooks_.get_params([this, alive, attempt](bool ok, ConnParams params, std::string error) {
+    if (alive.expired()) return;
+    on_params(attempt, ok, std::move(params), std::move(error));
+  });
+}
+
+void PgConnection::on_params(uint64_t attempt, bool ok, ConnParams params, std::string error) {
+  if (state_ != State::WaitingParams || attempt != attempt_) return;
+  if (!ok) return fail("cannot get connection parameters: " + error);
+
+  std::vector<const char*> keys, values;
+  for (size_t i = 0; i < params.keys.size(); ++i) {
+    keys.push_back(params.keys[i].c_str());
+    values.push_back(params.values[i].c_str());
+  }
+  keys.push_back(nullptr);
+  values.push_back(nullptr);
+  conn_.reset(PQconnectStartParams(keys.data(), values.data(), /*expand_dbname=*/1));
+  if (!conn_) return fail("out of memory allocating a connection");
+  if (PQstatus(conn_.get()) == CONNECTION_BAD) return fail(conn_error());
+  PQsetNoticeProcessor(conn_.get(), ignore_notice, nullptr);
+
+  state_ = State::Connecting;
+  // libpq's connect_timeout only applies to blocking connects: time the attempt ourselves.
+  connect_timer_.start(loop_, this, policy_.connect_timeout_ms);
+  // Before the first PQconnectPoll, wait until the socket is writable (libpq docs).
+  watch(UV_WRITABLE);
+}
+
+void PgConnection::watch(int events) {
+  const int fd = PQsocket(conn_.get());
+  if (fd < 0) return fail(conn_error());
+  // The socket may change between connect steps (e.g. ::1 then 127.0.0.1), and a closed fd's
+  // number can be reused: while connecting, the poll handle is made anew at every step.
+  if (!poll_ || fd != poll_fd_ || state_ == State::Connecting) {
+    uv_poll_t* p = poll_.allocate();
+    if (uv_poll_init(loop_, p, fd) != 0) {
+      poll_.reset();
+      return fail("cannot watch the connection's socket");
+    }
+    p->data = this;
+    poll_fd_ = fd;
+    poll_events_ = 0;
+  }
+  if (events != poll_events_) {
+    poll_events_ = events;
+    uv_poll_start(poll_.get(), events, &PgConnection::on_poll);
+  }
+}
+
+void PgConnection::on_poll(uv_poll_t* handle, int status, int events) {
+  auto* self = static_cast<PgConnection*>(handle->data);
+  if (self == nullptr) return;
+  if (self->state_ == State::Connecting) {
+    self->handle_connecting();
+  } else if (self->state_ == State::Ready) {
+    self->handle_ready_io(status, events);
+  }
+}
+
+void PgConnection::handle_connecting() {
+  // On POLLERR/POLLHUP libuv reports an error status; PQconnectPoll gives the real reason.
+  switch (PQconnectPoll(conn_.get())) {
+    case PGRES_POLLING_OK:
+      return became_ready();
+    case PGRES_POLLING_READING:
+      return watch(UV_READABLE);
+    case PGRES_POLLING_WRITING:
+      return watch(UV_WRITABLE);
+    default:
+      return fail(conn_error());
+  }
+}
+
+void PgConnection::became_ready() {
+  connect_timer_.stop();
+  if (PQsetnonblocking(conn_.get(), 1) != 0) return fail(conn_error());
+  state_ = State::Ready;
+  failures_ = 0;
+  backend_pid_ = PQbackendPID(conn_.get());
+  last_activity_ = uv_now(loop_);
+  watch(UV_READABLE);
+  if (policy_.health_check_ms > 0) {
+    health_timer_.start(loop_, this, policy_.health_check_ms, policy_.health_check_ms);
+  }
+  std::weak_ptr<bool> alive = alive_;
+  if (hooks_.on_ready) hooks_.on_ready();
+  if (alive.expired() || state_ != State::Ready) return;
+  pump();
+}
+
+void PgConnection::handle_ready_io(int status, int events) {
+  std::weak_ptr<bool> alive = alive_;
+  if (status == 0 && (events & UV_WRITABLE)) {
+    flush();
+    if (state_ != State::Ready) return;
+  }
+  if (status != 0 || (events & UV_READABLE)) {
+    if (PQconsumeInput(conn_.get()) == 0) return fail(conn_error());
+  }
+  // A backend killed by pg_terminate_backend may only show here.
+  if (PQstatus(conn_.get()) == CONNECTION_BAD) return fail(conn_error());
+  last_activity_ = uv_now(loop_);
+
+  processing_ = true;
+  while (in_flight_ && state_ == State::Ready && PQisBusy(conn_.get()) == 0) {
+    PGresult* r = PQgetResult(conn_.get());
+    if (r == nullptr) {
+      // The command is complete.
+      std::unique_ptr<Query> done = std::move(in_flight_);
+      PgResultPtr res = std::move(result_);
+      std::string error;
+      if (res) {
+        const ExecStatusType st = PQresultStatus(res.get());
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) error = trim(PQresultErrorMessage(res.get()));
+      }
+      if (done->done) done->done(res.get(), error);
+      if (alive.expired()) return;
+      if (state_ != State::Ready) break;
+      pump();
+      continue;
+    }
+    // Keep the first error, else the last result.
+    if (!result_ || PQresultStatus(result_.get()) != PGRES_FATAL_ERROR) {
+      result_.reset(r);
+    } else {
+      PQclear(r);
+    }
+  }
+  processing_ = false;
+  if (state_ != State::Ready) return;
+  deliver_notifications();
+  if (alive.expired() || state_ != State::Ready) return;
+  if (idle() && hooks_.on_idle) hooks_.on_idle();
+}
+
+void PgConnection::deliver_notifications() {
+  std::vector<Notification> batch;
+  while (PGnotify* n = PQnotifies(conn_.get())) {
+    Notification note;
+    note.channel = n->relname ? n->relname : "";
+    note.payload = n->extra ? n->extra : "";
+    note.backend_pid = n->be_pid;
+    PQfreemem(n);
+    batch.push_back(std::move(note));
+  }
+  if (!batch.empty() && hooks_.on_notifications) hooks_.on_notifications(batch);
+}
+
+void PgConnection::enqueue(Query q) {
+  if (state_ == State::Closed) return;
+  queue_.push_back(std::move(q));
+  if (!processing_) pump();
+}
+
+void PgConnection::enqueue_front(std::vector<Query> setup) {
+  if (state_ == State::Closed) return;
+  for (auto it = setup.rbegin(); it != setup.rend(); ++it) {
+    it->per_connection = true;
+    queue_.push_front(std::move(*it));
+  }
+  if (!processing_) pump();
+}
+
+void PgConnection::pump() {
+  if (state_ != State::Ready || in_flight_ || queue_.empty()) return;
+  in_flight_ = std::make_unique<Query>(std::move(queue_.front()));
+  queue_.pop_front();
+  Query& q = *in_flight_;
+
+  std::vector<const char*> values;
+  std::vector<int> lengths;
+  values.reserve(q.params.size());
+  lengths.reserve(q.params.size());
+  for (const auto& p : q.params) {
+    values.push_back(p.data());
+    lengths.push_back(static_cast<int>(p.size()));
+  }
+  const int n = static_cast<int>(q.params.size());
+  const int* formats = q.param_formats.empty() ? nullptr : q.param_formats.data();
+  int sent;
+  if (q.prepare) {
+    sent = PQsendPrepare(conn_.get(), q.name.c_str(), q.sql.c_str(), n, nullptr);
+  } else if (!q.name.empty()) {
+    sent = PQsendQueryPrepared(conn_.get(), q.name.c_str(), n, values.data(), lengths.data(), formats, q.result_format);
+  } else {
+    sent = PQsendQueryParams(conn_.get(), q.sql.c_str(), n, nullptr, values.data(), lengths.data(), formats,
+                             q.result_format);
+  }
+  if (sent == 0) return fail(conn_error());
+  flush();
+}
+
+void PgConnection::flush() {
+  const int r = PQflush(conn_.get());
+  if (r < 0) return fail(conn_error());
+  // Still data to send: also wait for writability (and keep reading, so the server never blocks on us).
+  watch(r == 1 ? (UV_READABLE | UV_WRITABLE) : UV_READABLE);
+}
+
+void PgConnection::fail(const std::string& error) {
+  if (state_ == State::Closed) return;
+  const bool was_ready = state_ == State::Ready;
+  connect_timer_.stop();
+  health_timer_.stop();
+  poll_.reset();  // stop watching the fd before PQfinish closes it
+  poll_fd_ = -1;
+  poll_events_ = 0;
+  conn_.reset();
+  result_.reset();
+  backend_pid_ = 0;
+  processing_ = false;
+  state_ = State::Backoff;
+
+  std::weak_ptr<bool> alive = alive_;
+  // The command in flight may or may not have run: it is reported as failed, never resent.
+  if (std::unique_ptr<Query> lost = std::move(in_flight_); lost && lost->done) {
+    lost->done(nullptr, "connection lost: " + error);
+    if (alive.expired() || state_ != State::Backoff) return;
+  }
+  for (auto it = queue_.begin(); it != queue_.end();) {
+    it = it->per_connection ? queue_.erase(it) : std::next(it);
+  }
+  if (hooks_.on_down) hooks_.on_down(error, was_ready);
+  if (alive.expired() || state_ != State::Backoff) return;
+
+  uint64_t delay = policy_.initial_delay_ms;
+  for (uint32_t i = 0; i < failures_ && delay < policy_.max_delay_ms; ++i) delay *= 2;
+  delay = std::min<uint64_t>(delay, policy_.max_delay_ms);
+  ++failures_;
+  // A lost connection is retried at once the first time; later attempts back off.
+  backoff_timer_.start(loop_, this, was_ready ? 0 : jitter(static_cast<uint32_t>(delay)), 0, /*keep_alive=*/true);
+}
+
+void PgConnection::on_connect_timeout() {
+  if (state_ == State::Connecting) fail("timeout expired while connecting");
+}
+
+void PgConnection::on_backoff_done() {
+  backoff_timer_.stop();
+  if (state_ == State::Backoff) begin_connect();
+}
+
+void PgConnection::on_health_tick() {
+  if (state_ != State::Ready || !idle()) return;
+  if (uv_now(loop_) - last_activity_ < policy_.health_check_ms) return;
+  // A round trip on an idle connection: with keepalives and tcp_user_timeout a dead peer shows fast.
+  Query q;
+  q.sql = "SELECT 1";
+  q.per_connection = true;
+  enqueue(std::move(q));
+}
+
+void PgConnection::close() {
+  if (state_ == State::Closed) return;
+  state_ = State::Closed;
+  connect_timer_.stop();
+  backoff_timer_.stop();
+  health_timer_.stop();
+  poll_.reset();
+  conn_.reset();
+  result_.reset();
+  in_flight_.reset();
+  queue_.clear();
+}
+
+std::string PgConnection::conn_error() const {
+  std::string msg = conn_ ? trim(PQerrorMessage(conn_.get())) : std::string();
+  return msg.empty() ? std::string("connection failed") : msg;
+}
+
+}  // namespace pgadapter

@@ -1,0 +1,108 @@
+#include "core/publisher.h"
+
+#include <string_view>
+#include <unordered_set>
+
+#include "core/sql.h"
+
+namespace pgadapter {
+
+namespace {
+constexpr size_t kMaxBatchMessages = 2000;
+constexpr size_t kMaxBatchBytes = 4 << 20;
+
+struct PairHash {
+  size_t operator()(const std::pair<std::string_view, std::string_view>& p) const {
+    return std::hash<std::string_view>()(p.second) * 31 + std::hash<std::string_view>()(p.first);
+  }
+};
+}  // namespace
+
+Publisher::Publisher(PgConnection& conn, size_t max_queue, Hooks hooks)
+    : conn_(conn), max_queue_(max_queue), hooks_(std::move(hooks)) {}
+
+bool Publisher::push(OutMessage message) {
+  if (queue_.size() >= max_queue_) return false;
+  queue_.push_back(std::move(message));
+  pump();
+  return true;
+}
+
+std::vector<Query> Publisher::setup_queries() const {
+  std::vector<Query> out(3);
+  // Cluster messages are ephemeral: no need to wait for the WAL flush while holding
+  // PostgreSQL's cluster-wide NOTIFY commit lock.
+  out[0].sql = "SET synchronous_commit TO off";
+  out[1].prepare = true;
+  out[1].name = sql::kNotifyOne;
+  out[1].sql = sql::kNotifyOneSql;
+  out[2].prepare = true;
+  out[2].name = sql::kNotifyMany;
+  out[2].sql = sql::kNotifyManySql;
+  return out;
+}
+
+void Publisher::pump() {
+  if (busy_ || queue_.empty() || !conn_.ready()) return;
+  if (hooks_.can_send && !hooks_.can_send(queue_.front().channel)) return;
+  if (queue_.front().attachment) {
+    send_attachment();
+  } else {
+    send_batch();
+  }
+}
+
+void Publisher::send_attachment() {
+  const OutMessage& m = queue_.front();
+  Query q;
+  q.sql = sql::insert_and_notify(table_);
+  q.params = {m.payload, m.channel, m.header_prefix, kHeaderSuffix};
+  q.param_formats = {1, 0, 0, 0};
+  q.done = [this](PGresult*, const std::string& error) { finish(1, error); };
+  busy_ = true;
+  conn_.enqueue(std::move(q));
+}
+
+void Publisher::send_batch() {
+  // Take the longest run of small messages that may share one transaction. PostgreSQL folds
+  // identical notifications of one transaction into one, so a repeated (channel, payload)
+  // starts the next batch instead.
+  std::unordered_set<std::pair<std::string_view, std::string_view>, PairHash> seen;
+  std::vector<const std::string*> channels, payloads;
+  size_t bytes = 0;
+  for (const OutMessage& m : queue_) {
+    if (m.attachment || channels.size() >= kMaxBatchMessages || bytes >= kMaxBatchBytes) break;
+    if (!channels.empty() && hooks_.can_send && !hooks_.can_send(m.channel)) break;
+    if (!seen.emplace(m.channel, m.payload).second) break;
+    channels.push_back(&m.channel);
+    payloads.push_back(&m.payload);
+    bytes += m.payload.size();
+  }
+  const size_t count = channels.size();
+  Query q;
+  if (count == 1) {
+    q.name = sql::kNotifyOne;
+    q.params = {*channels[0], *payloads[0]};
+  } else {
+    q.name = sql::kNotifyMany;
+    q.params.resize(2);
+    sql::append_text_array(channels, q.params[0]);
+    sql::append_text_array(payloads, q.params[1]);
+  }
+  q.done = [this, count](PGresult*, const std::string& error) { finish(count, error); };
+  busy_ = true;
+  conn_.enqueue(std::move(q));
+}
+
+void Publisher::finish(size_t count, const std::string& error) {
+  busy_ = false;
+  for (size_t i = 0; i < count && !queue_.empty(); ++i) queue_.pop_front();
+  if (!error.empty() && hooks_.report) {
+    hooks_.report("failed to publish " + std::to_string(count) + (count == 1 ? " message: " : " messages: ") + error,
+                  "PUBLISH_FAILED");
+  }
+  pump();
+  if (drained() && hooks_.on_drained) hooks_.on_drained();
+}
+
+}  // namespace pgadapter

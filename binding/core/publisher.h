@@ -1,0 +1,47 @@
+// Publishes cluster messages in order on one connection. Messages waiting while a batch is in
+// flight are grouped: a run of small messages goes out as one statement (one transaction, one
+// round trip); an attachment is inserted and announced by one statement.
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <string>
+
+#include "core/message_encoder.h"
+#include "core/pg_connection.h"
+
+namespace pgadapter {
+
+class Publisher {
+ public:
+  struct Hooks {
+    std::function<void(const std::string& message, const char* code)> report;
+    std::function<bool(const std::string& channel)> can_send;  // false until the channel is LISTENed
+    std::function<void()> on_drained;
+  };
+
+  Publisher(PgConnection& conn, size_t max_queue, Hooks hooks);
+
+  // Queues a message; false when the queue is full (the message is dropped).
+  bool push(OutMessage message);
+  // Statements to run first on each new connection.
+  std::vector<Query> setup_queries() const;
+  void set_table(std::string quoted_table) { table_ = std::move(quoted_table); }
+  void pump();
+  bool drained() const { return queue_.empty() && !busy_; }
+  size_t size() const { return queue_.size(); }
+
+ private:
+  void send_attachment();
+  void send_batch();
+  void finish(size_t count, const std::string& error);
+
+  PgConnection& conn_;
+  size_t max_queue_;
+  Hooks hooks_;
+  std::string table_;
+  std::deque<OutMessage> queue_;
+  bool busy_ = false;
+};
+
+}  // namespace pgadapter

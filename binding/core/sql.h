@@ -1,0 +1,33 @@
+// SQL text for the adapter's statements. Identifiers are always quoted with libpq's
+// PQescapeIdentifier; every value travels as a parameter.
+#pragma once
+
+#include <libpq-fe.h>
+
+#include <string>
+#include <vector>
+
+namespace pgadapter::sql {
+
+// Quotes a possibly schema-qualified name ("schema.table"): each dot-separated part is quoted.
+// Returns false (and an error) when libpq cannot escape it.
+bool quote_qualified(PGconn* conn, const std::string& name, std::string& out, std::string& error);
+bool quote_identifier(PGconn* conn, const std::string& name, std::string& out, std::string& error);
+
+// Appends `items` as a PostgreSQL text-format array literal ({"a","b"}).
+void append_text_array(const std::vector<const std::string*>& items, std::string& out);
+
+// Prepared statement names and texts (fixed SQL, no identifiers).
+inline constexpr const char* kNotifyOne = "pga_notify_one";
+inline constexpr const char* kNotifyOneSql = "SELECT pg_notify($1, $2)";
+inline constexpr const char* kNotifyMany = "pga_notify_many";
+// unnest() of a function scan yields rows in array order, so notifications keep their order.
+inline constexpr const char* kNotifyManySql = "SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) AS m(c, p)";
+
+// Statements on the attachment table (quoted name given).
+std::string insert_and_notify(const std::string& table);  // $1 payload bytea, $2 channel, $3 prefix, $4 suffix
+std::string fetch_attachments(const std::string& table);  // $1 bigint[] -> (id, payload)
+std::string delete_older_than(const std::string& table);  // $1 interval
+std::string create_table(const std::string& table);
+
+}  // namespace pgadapter::sql

@@ -1,0 +1,64 @@
+// RAII for libuv handles: the memory of a handle may only be freed from its uv_close callback,
+// so the owner gives up the handle with uv_close and the callback deletes it.
+#pragma once
+
+#include <uv.h>
+
+#include <utility>
+
+namespace pgadapter {
+
+template <typename T>
+class UvHandle {
+ public:
+  UvHandle() = default;
+  UvHandle(const UvHandle&) = delete;
+  UvHandle& operator=(const UvHandle&) = delete;
+  UvHandle(UvHandle&& other) noexcept : handle_(std::exchange(other.handle_, nullptr)) {}
+  UvHandle& operator=(UvHandle&& other) noexcept {
+    if (this != &other) { reset(); handle_ = std::exchange(other.handle_, nullptr); }
+    return *this;
+  }
+  ~UvHandle() { reset(); }
+
+  // Allocates a fresh handle; the caller runs uv_*_init on get() right after.
+  T* allocate() {
+    reset();
+    handle_ = new T();
+    return handle_;
+  }
+  // Stops callbacks at once (uv_close) and frees the memory when libuv is done with it.
+  void reset() {
+    if (handle_ == nullptr) return;
+    uv_handle_t* h = reinterpret_cast<uv_handle_t*>(std::exchange(handle_, nullptr));
+    h->data = nullptr;
+    uv_close(h, [](uv_handle_t* closed) { delete reinterpret_cast<T*>(closed); });
+  }
+  T* get() const { return handle_; }
+  explicit operator bool() const { return handle_ != nullptr; }
+
+ private:
+  T* handle_ = nullptr;
+};
+
+// A one-shot or repeating timer that calls a member of its owner.
+template <typename Owner, void (Owner::*Fn)()>
+class UvTimer {
+ public:
+  void start(uv_loop_t* loop, Owner* owner, uint64_t timeout_ms, uint64_t repeat_ms = 0, bool keep_alive = false) {
+    uv_timer_t* t = handle_.allocate();
+    uv_timer_init(loop, t);
+    t->data = owner;
+    uv_timer_start(t, [](uv_timer_t* fired) {
+      if (fired->data != nullptr) (static_cast<Owner*>(fired->data)->*Fn)();
+    }, timeout_ms, repeat_ms);
+    if (!keep_alive) uv_unref(reinterpret_cast<uv_handle_t*>(t));
+  }
+  void stop() { handle_.reset(); }
+  bool active() const { return static_cast<bool>(handle_); }
+
+ private:
+  UvHandle<uv_timer_t> handle_;
+};
+
+}  // namespace pgadapter

@@ -1,0 +1,199 @@
+#include "napi/native_client.h"
+
+#include "napi/js_value.h"
+
+namespace pgadapter::napi {
+
+namespace {
+
+uint32_t get_uint(const Napi::Object& o, const char* key, uint32_t fallback) {
+  Napi::Value v = o.Get(key);
+  return v.IsNumber() ? v.As<Napi::Number>().Uint32Value() : fallback;
+}
+
+std::string get_string(const Napi::Object& o, const char* key, const std::string& fallback) {
+  Napi::Value v = o.Get(key);
+  return v.IsString() ? v.As<Napi::String>().Utf8Value() : fallback;
+}
+
+Napi::Function get_function(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsFunction()) throw Napi::TypeError::New(o.Env(), std::string("options.") + key + " must be a function");
+  return v.As<Napi::Function>();
+}
+
+}  // namespace
+
+void NativeClient::Init(Napi::Env env, Napi::Object exports) {
+  Napi::Function ctor = DefineClass(env, "NativeClient",
+                                    {
+                                        InstanceMethod<&NativeClient::Start>("start"),
+                                        InstanceMethod<&NativeClient::Listen>("listen"),
+                                        InstanceMethod<&NativeClient::Unlisten>("unlisten"),
+                                        InstanceMethod<&NativeClient::Publish>("publish"),
+                                        InstanceMethod<&NativeClient::Close>("close"),
+                                    });
+  exports.Set("NativeClient", ctor);
+}
+
+// new NativeClient({ uid, tableName, payloadThreshold, cleanupInterval, maxQueue, createTable, listen,
+//                    reconnect: {initialDelay, maxDelay, connectTimeout, healthCheckInterval},
+//                    getParams(done), onMessages(flatChannelMessagePairs), onError(message, code) })
+NativeClient::NativeClient(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeClient>(info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject()) throw Napi::TypeError::New(env, "NativeClient options must be an object");
+  Napi::Object o = info[0].As<Napi::Object>();
+
+  ClientOptions options;
+  options.uid = get_string(o, "uid", "");
+  options.table = get_string(o, "tableName", options.table);
+  options.payload_threshold = get_uint(o, "payloadThreshold", 8000);
+  options.cleanup_interval_ms = get_uint(o, "cleanupInterval", 30000);
+  options.max_queue = get_uint(o, "maxQueue", 10000);
+  options.create_table = o.Get("createTable").ToBoolean();
+  options.listen = !o.Has("listen") || o.Get("listen").ToBoolean();
+  if (o.Get("reconnect").IsObject()) {
+    Napi::Object r = o.Get("reconnect").As<Napi::Object>();
+    options.reconnect.initial_delay_ms = get_uint(r, "initialDelay", options.reconnect.initial_delay_ms);
+    options.reconnect.max_delay_ms = get_uint(r, "maxDelay", options.reconnect.max_delay_ms);
+    options.reconnect.connect_timeout_ms = get_uint(r, "connectTimeout", options.reconnect.connect_timeout_ms);
+    options.reconnect.health_check_ms = get_uint(r, "healthCheckInterval", options.reconnect.health_check_ms);
+  }
+  get_params_ = Napi::Persistent(get_function(o, "getParams"));
+  on_messages_ = Napi::Persistent(get_function(o, "onMessages"));
+  on_error_ = Napi::Persistent(get_function(o, "onError"));
+  async_context_ = std::make_unique<Napi::AsyncContext>(env, "PostgresAdapterClient", Value());
+
+  uv_loop_t* loop = nullptr;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
+    throw Napi::Error::New(env, "cannot get the event loop");
+  }
+  client_ = std::make_unique<Client>(loop, std::move(options), *this);
+  // A worker thread may end without close(): release the sockets with its environment.
+  cleanup_hook_ = napi_add_env_cleanup_hook(env, &NativeClient::OnEnvCleanup, this) == napi_ok;
+}
+
+NativeClient::~NativeClient() {
+  if (cleanup_hook_) napi_remove_env_cleanup_hook(Env(), &NativeClient::OnEnvCleanup, this);
+  client_.reset();
+}
+
+void NativeClient::OnEnvCleanup(void* arg) {
+  auto* self = static_cast<NativeClient*>(arg);
+  self->cleanup_hook_ = false;
+  if (self->client_) self->client_->close_now();
+}
+
+Napi::Value NativeClient::Start(const Napi::CallbackInfo& info) {
+  if (!referenced_ && !client_->closed()) {
+    Ref();  // keep this object alive while it owns open connections
+    referenced_ = true;
+    client_->start();
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value NativeClient::Listen(const Napi::CallbackInfo& info) {
+  client_->listen(info[0].As<Napi::String>().Utf8Value());
+  return info.Env().Undefined();
+}
+
+Napi::Value NativeClient::Unlisten(const Napi::CallbackInfo& info) {
+  client_->unlisten(info[0].As<Napi::String>().Utf8Value());
+  return info.Env().Undefined();
+}
+
+// publish(channel, message): undefined when queued, else the reason it was dropped (a string).
+// Throws a TypeError for a message that cannot be serialized (BigInt, circular).
+Napi::Value NativeClient::Publish(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::string channel = info[0].As<Napi::String>().Utf8Value();
+  ToValueResult conversion;
+  const Value message = ToValue(env, info[1], conversion);
+  const std::string error = client_->publish(channel, message, conversion.has_binary);
+  if (error.empty()) return env.Undefined();
+  return Napi::String::New(env, error);
+}
+
+// close(flushTimeoutMs): a promise resolved once every connection is closed.
+Napi::Value NativeClient::Close(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const uint32_t timeout = info[0].IsNumber() ? info[0].As<Napi::Number>().Uint32Value() : 2000;
+  auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
+  client_->close(timeout, [this, deferred, env] {
+    // May run from a libuv callback: the callback scope runs the promise's continuations.
+    Napi::HandleScope scope(env);
+    Napi::CallbackScope callback_scope(env, *async_context_);
+    deferred->Resolve(env.Undefined());
+    Released();
+  });
+  return deferred->Promise();
+}
+
+void NativeClient::Released() {
+  if (referenced_) {
+    referenced_ = false;
+    Unref();
+  }
+}
+
+void NativeClient::CallJs(const Napi::FunctionReference& fn, const std::initializer_list<napi_value>& args) {
+  Napi::Env env = Env();
+  try {
+    fn.MakeCallback(Value(), args, *async_context_);
+  } catch (const Napi::Error& e) {
+    // The JS side guards its own callbacks; anything that still escapes must not reach the loop.
+    try {
+      Napi::Value err = e.Value();
+      on_error_.MakeCallback(Value(), {err, Napi::String::New(env, "CALLBACK_FAILED")}, *async_context_);
+    } catch (const Napi::Error&) {
+    }
+  }
+}
+
+void NativeClient::get_params(std::function<void(bool, ConnParams, std::string)> answer) {
+  Napi::Env env = Env();
+  Napi::HandleScope scope(env);
+  auto once = std::make_shared<std::function<void(bool, ConnParams, std::string)>>(std::move(answer));
+  // done(error, keys, values)
+  Napi::Function done = Napi::Function::New(env, [once](const Napi::CallbackInfo& info) {
+    if (!*once) return;
+    auto answer_now = std::move(*once);
+    *once = nullptr;
+    if (!info[0].IsNull() && !info[0].IsUndefined()) {
+      std::string msg = info[0].IsObject() ? info[0].As<Napi::Object>().Get("message").ToString().Utf8Value()
+                                           : info[0].ToString().Utf8Value();
+      answer_now(false, {}, msg);
+      return;
+    }
+    ConnParams params;
+    Napi::Array keys = info[1].As<Napi::Array>();
+    Napi::Array values = info[2].As<Napi::Array>();
+    for (uint32_t i = 0; i < keys.Length() && i < values.Length(); ++i) {
+      params.keys.push_back(keys.Get(i).ToString().Utf8Value());
+      params.values.push_back(values.Get(i).ToString().Utf8Value());
+    }
+    answer_now(true, std::move(params), "");
+  });
+  CallJs(get_params_, {done});
+}
+
+void NativeClient::deliver(std::vector<Inbound>& batch) {
+  Napi::Env env = Env();
+  Napi::HandleScope scope(env);
+  Napi::Array flat = Napi::Array::New(env, batch.size() * 2);
+  uint32_t i = 0;
+  for (const Inbound& in : batch) {
+    flat.Set(i++, Napi::String::New(env, in.channel));
+    flat.Set(i++, FromValue(env, in.message));
+  }
+  CallJs(on_messages_, {flat});
+}
+
+void NativeClient::report(const std::string& message, const char* code) {
+  Napi::Env env = Env();
+  Napi::HandleScope scope(env);
+  CallJs(on_error_, {Napi::String::New(env, message), Napi::String::New(env, code)});
+}
+
+}  // namespace pgadapter::napi

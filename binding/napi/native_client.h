@@ -1,0 +1,42 @@
+// The N-API face of core::Client: JS values in and out, JS callbacks, promises. No logic here.
+#pragma once
+
+#include <napi.h>
+
+#include <memory>
+
+#include "core/client.h"
+
+namespace pgadapter::napi {
+
+class NativeClient : public Napi::ObjectWrap<NativeClient>, public ClientSink {
+ public:
+  static void Init(Napi::Env env, Napi::Object exports);
+  explicit NativeClient(const Napi::CallbackInfo& info);
+  ~NativeClient() override;
+
+  // ClientSink
+  void get_params(std::function<void(bool, ConnParams, std::string)> answer) override;
+  void deliver(std::vector<Inbound>& batch) override;
+  void report(const std::string& message, const char* code) override;
+
+ private:
+  Napi::Value Start(const Napi::CallbackInfo& info);
+  Napi::Value Listen(const Napi::CallbackInfo& info);
+  Napi::Value Unlisten(const Napi::CallbackInfo& info);
+  Napi::Value Publish(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  void CallJs(const Napi::FunctionReference& fn, const std::initializer_list<napi_value>& args);
+  void Released();
+  static void OnEnvCleanup(void* arg);
+
+  std::unique_ptr<Client> client_;
+  Napi::FunctionReference get_params_;
+  Napi::FunctionReference on_messages_;
+  Napi::FunctionReference on_error_;
+  std::unique_ptr<Napi::AsyncContext> async_context_;
+  bool referenced_ = false;
+  bool cleanup_hook_ = false;
+};
+
+}  // namespace pgadapter::napi

@@ -1,0 +1,84 @@
+import type { ClusterAdapterWithHeartbeat, ClusterAdapterOptions } from "socket.io-adapter";
+import type { Namespace } from "socket.io";
+
+/** An Error passed to `errorHandler`; `code` says what happened. */
+export interface PostgresAdapterError extends Error {
+  code?:
+    | "CONNECTION_LOST" // a connection failed or was lost; reconnecting (reported once per outage)
+    | "RECONNECTED" // that connection is back
+    | "PUBLISH_FAILED" // PostgreSQL refused a publish, or it was cut by a lost connection
+    | "PUBLISH_DROPPED" // the publish queue was full, or the adapter is closed
+    | "ENCODE_FAILED" // the message cannot be serialized (BigInt, circular)
+    | "BAD_NOTIFICATION" // a malformed notification on our channel (skipped)
+    | "BAD_ATTACHMENT" // an attachment row that does not decode (skipped)
+    | "ATTACHMENT_MISSING" // an attachment row that is gone (skipped)
+    | "ATTACHMENT_FETCH_FAILED"
+    | "LISTEN_FAILED"
+    | "CLEANUP_FAILED"
+    | "CREATE_TABLE_FAILED"
+    | "MESSAGE_FAILED" // the adapter threw while handling a message
+    | "CALLBACK_FAILED"
+    | string;
+}
+
+export interface PostgresAdapterOptions extends Partial<ClusterAdapterOptions> {
+  /** This server's id in the cluster. @default 8 random bytes, hex */
+  uid?: string;
+  /** Channel name prefix: the channel of namespace `/x` is `${channelPrefix}#/x`. @default "socket.io" */
+  channelPrefix?: string;
+  /** Table of large and binary messages; may be schema-qualified ("schema.table"). @default "socket_io_attachments" */
+  tableName?: string;
+  /** Messages whose JSON is at least this many bytes go through the table. @default 8000 */
+  payloadThreshold?: number;
+  /** Attachment rows older than this (ms) are deleted, checked this often; 0 disables. @default 30000 */
+  cleanupInterval?: number;
+  /** ms between heartbeats. @default 5000 */
+  heartbeatInterval?: number;
+  /** ms without a heartbeat before a server is considered gone. @default 10000 */
+  heartbeatTimeout?: number;
+  /** Timeout (ms) of fetchSockets() and serverSideEmit() with an ack. @default 5000 */
+  requestsTimeout?: number;
+  /** Called with every error; must not throw (if it does, the error is ignored). @default logs with `debug` */
+  errorHandler?: (err: PostgresAdapterError) => void;
+  /** Create the attachment table if it does not exist. @default false */
+  createTable?: boolean;
+  /** Messages kept while PostgreSQL is unreachable; more are dropped and reported. @default 10000 */
+  maxPublishQueue?: number;
+  /** On close, how long (ms) to wait for queued messages to be sent. @default 2000 */
+  closeTimeout?: number;
+  /** First reconnect delay (ms); doubles up to reconnectMaxDelay, with jitter. @default 100 */
+  reconnectInitialDelay?: number;
+  /** @default 10000 */
+  reconnectMaxDelay?: number;
+  /** Time limit (ms) of one connection attempt. @default 10000, or the pool's connectionTimeoutMillis */
+  connectTimeout?: number;
+  /** An idle connection is checked with a query this often (ms); 0 disables. @default 15000 */
+  healthCheckInterval?: number;
+}
+
+/** What createAdapter accepts: a pg.Pool (only its options are read), a connection string, or a pg-style config. */
+export type ConnectionSource =
+  | string
+  | { options: object; query: (...args: any[]) => any }
+  | {
+      connectionString?: string;
+      host?: string;
+      port?: number | string;
+      user?: string;
+      database?: string;
+      password?: string | (() => string | Promise<string>);
+      ssl?: boolean | { rejectUnauthorized?: boolean; ca?: string | string[]; cert?: string; key?: string };
+      application_name?: string;
+      options?: string;
+      connectionTimeoutMillis?: number;
+    };
+
+export declare class PostgresAdapter extends ClusterAdapterWithHeartbeat {
+  readonly channel: string;
+  close(): Promise<void>;
+}
+
+export declare function createAdapter(
+  source: ConnectionSource,
+  opts?: PostgresAdapterOptions,
+): (nsp: Namespace) => PostgresAdapter;

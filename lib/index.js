@@ -1,0 +1,4 @@
+"use strict";
+const { PostgresAdapter, createAdapter } = require("./adapter");
+
+module.exports = { createAdapter, PostgresAdapter };

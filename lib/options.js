@@ -1,0 +1,80 @@
+"use strict";
+// Validates createAdapter() / Emitter options and fills in the defaults.
+const { randomBytes } = require("crypto");
+const debug = require("debug")("socket.io-postgres-native");
+
+const DEFAULTS = {
+  channelPrefix: "socket.io",
+  tableName: "socket_io_attachments",
+  payloadThreshold: 8000,
+  cleanupInterval: 30000,
+  heartbeatInterval: 5000,
+  heartbeatTimeout: 10000,
+  requestsTimeout: 5000,
+  createTable: false,
+  maxPublishQueue: 10000,
+  closeTimeout: 2000,
+  reconnectInitialDelay: 100,
+  reconnectMaxDelay: 10000,
+  connectTimeout: 10000,
+  healthCheckInterval: 15000,
+};
+
+function defaultErrorHandler(err) {
+  debug("error: %s", err && err.message);
+}
+
+function check(opts, name, test, what) {
+  const v = opts[name];
+  if (v !== undefined && !test(v)) {
+    throw new TypeError(`option "${name}" must be ${what}, got ${describe(v)}`);
+  }
+}
+
+function describe(v) {
+  if (v === null) return "null";
+  if (typeof v === "string") return JSON.stringify(v);
+  if (typeof v === "number" || typeof v === "boolean") return String(v);
+  return typeof v;
+}
+
+const isInt = (min, max = 2 ** 31 - 1) => (v) => Number.isInteger(v) && v >= min && v <= max;
+const isNonEmptyString = (v) => typeof v === "string" && v.length > 0 && !v.includes("\0");
+
+function resolveOptions(opts) {
+  if (opts === undefined || opts === null) opts = {};
+  if (typeof opts !== "object" || Array.isArray(opts)) {
+    throw new TypeError(`createAdapter options must be an object, got ${describe(opts)}`);
+  }
+  check(opts, "uid", isNonEmptyString, "a non-empty string");
+  check(opts, "channelPrefix", isNonEmptyString, "a non-empty string");
+  check(opts, "tableName", isNonEmptyString, "a non-empty string");
+  check(opts, "payloadThreshold", isInt(1), "a positive integer (bytes)");
+  check(opts, "cleanupInterval", isInt(0), "a non-negative integer (ms; 0 disables the cleanup)");
+  check(opts, "heartbeatInterval", isInt(1), "a positive integer (ms)");
+  check(opts, "heartbeatTimeout", isInt(1), "a positive integer (ms)");
+  check(opts, "requestsTimeout", isInt(1), "a positive integer (ms)");
+  check(opts, "errorHandler", (v) => typeof v === "function", "a function");
+  check(opts, "createTable", (v) => typeof v === "boolean", "a boolean");
+  check(opts, "maxPublishQueue", isInt(1), "a positive integer (messages)");
+  check(opts, "closeTimeout", isInt(0), "a non-negative integer (ms)");
+  check(opts, "reconnectInitialDelay", isInt(1), "a positive integer (ms)");
+  check(opts, "reconnectMaxDelay", isInt(1), "a positive integer (ms)");
+  check(opts, "connectTimeout", isInt(1), "a positive integer (ms)");
+  check(opts, "healthCheckInterval", isInt(0), "a non-negative integer (ms; 0 disables it)");
+  const out = { ...DEFAULTS };
+  for (const key of Object.keys(opts)) if (opts[key] !== undefined) out[key] = opts[key];
+  if (out.reconnectMaxDelay < out.reconnectInitialDelay) {
+    throw new TypeError('option "reconnectMaxDelay" must be >= "reconnectInitialDelay"');
+  }
+  if (Buffer.byteLength(`${out.channelPrefix}#/`) > 63) {
+    throw new TypeError(
+      `option "channelPrefix" is too long: "${out.channelPrefix}#/" exceeds PostgreSQL's 63-byte channel names`,
+    );
+  }
+  out.uid = out.uid || randomBytes(8).toString("hex");
+  out.errorHandler = out.errorHandler || defaultErrorHandler;
+  return out;
+}
+
+module.exports = { resolveOptions, DEFAULTS };
