@@ -1,5 +1,6 @@
 "use strict";
-const { ClusterAdapterWithHeartbeat } = require("socket.io-adapter");
+const { Adapter, ClusterAdapterWithHeartbeat, MessageType } = require("socket.io-adapter");
+const { randomBytes } = require("crypto");
 const { SharedClient } = require("./client");
 const { resolveOptions } = require("./options");
 const { paramsProvider } = require("./connection");
@@ -31,7 +32,33 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
     this.requestsTimeout = opts.requestsTimeout;
     this.channel = channel;
     this.client = client;
+    this.ackCleanupTimers = new Set();
     client.attach(channel, this);
+  }
+
+  // As socket.io-adapter's, except that the timer forgetting the request is tracked, unref'd and
+  // cleared on close(): a closed server does not keep the process alive for the ack timeout.
+  broadcastWithAck(packet, opts, clientCountCallback, ack) {
+    if (opts && opts.flags && opts.flags.local) {
+      return Adapter.prototype.broadcastWithAck.call(this, packet, opts, clientCountCallback, ack);
+    }
+    const requestId = randomBytes(8).toString("hex");
+    this.ackRequests.set(requestId, { clientCountCallback, ack });
+    this.publish({
+      type: MessageType.BROADCAST,
+      data: {
+        packet,
+        requestId,
+        opts: { rooms: [...opts.rooms], except: [...(opts.except || [])], flags: opts.flags },
+      },
+    });
+    const timer = setTimeout(() => {
+      this.ackCleanupTimers.delete(timer);
+      this.ackRequests.delete(requestId);
+    }, opts.flags.timeout);
+    timer.unref();
+    this.ackCleanupTimers.add(timer);
+    Adapter.prototype.broadcastWithAck.call(this, packet, opts, clientCountCallback, ack);
   }
 
   doPublish(message) {
@@ -71,6 +98,8 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
   }
 
   async close() {
+    for (const timer of this.ackCleanupTimers) clearTimeout(timer);
+    this.ackCleanupTimers.clear();
     super.close(); // publishes ADAPTER_CLOSE, stops the heartbeat
     await this.client.detach(this.channel);
   }

@@ -9,38 +9,69 @@ function toError(message, code) {
   return err;
 }
 
+// Starts a native client. onMessages(flat) receives [channel, message, channel, message, ...].
+function openNativeClient(getParams, opts, { listen, weak = false, onMessages, report }) {
+  const native = new NativeClient({
+    uid: opts.uid,
+    tableName: opts.tableName,
+    payloadThreshold: opts.payloadThreshold,
+    cleanupInterval: listen ? opts.cleanupInterval : 0,
+    maxQueue: opts.maxPublishQueue,
+    createTable: opts.createTable,
+    listen,
+    weak,
+    reconnect: {
+      initialDelay: opts.reconnectInitialDelay,
+      maxDelay: opts.reconnectMaxDelay,
+      connectTimeout: opts.connectTimeout,
+      healthCheckInterval: opts.healthCheckInterval,
+    },
+    getParams,
+    onMessages: onMessages || (() => {}),
+    onError: (message, code) => report(toError(message, code)),
+  });
+  native.start();
+  return native;
+}
+
+// Calls the user's errorHandler; one that throws must not break the native client.
+function safeReport(handler, err) {
+  try {
+    handler(err);
+  } catch (_) {
+    // ignored on purpose
+  }
+}
+
+// Queues a message on a native client; resolves once queued (in order) for PostgreSQL.
+function publishOn(native, channel, message, report) {
+  let dropped;
+  try {
+    dropped = native.publish(channel, message);
+  } catch (err) {
+    report(toError(err, "ENCODE_FAILED"));
+    return Promise.reject(err);
+  }
+  if (dropped === undefined) return Promise.resolve();
+  const err = toError(dropped, "PUBLISH_DROPPED");
+  report(err);
+  return Promise.reject(err);
+}
+
 class SharedClient {
-  constructor(getParams, opts, { listen = true } = {}) {
+  constructor(getParams, opts) {
     this.opts = opts;
     this.routes = new Map(); // channel -> adapter
     this.closed = false;
-    this.native = new NativeClient({
-      uid: opts.uid,
-      tableName: opts.tableName,
-      payloadThreshold: opts.payloadThreshold,
-      cleanupInterval: listen ? opts.cleanupInterval : 0,
-      maxQueue: opts.maxPublishQueue,
-      createTable: opts.createTable,
-      listen,
-      reconnect: {
-        initialDelay: opts.reconnectInitialDelay,
-        maxDelay: opts.reconnectMaxDelay,
-        connectTimeout: opts.connectTimeout,
-        healthCheckInterval: opts.healthCheckInterval,
-      },
-      getParams,
+    this.native = openNativeClient(getParams, opts, {
+      listen: true,
       onMessages: (flat) => this.onMessages(flat),
-      onError: (message, code) => this.report(toError(message, code)),
+      report: (err) => this.report(err),
     });
-    this.native.start();
   }
 
   report(err) {
-    try {
-      this.opts.errorHandler(err);
-    } catch (_) {
-      // A throwing errorHandler must not break message delivery.
-    }
+    safeReport(this.opts.errorHandler, err);
   }
 
   attach(channel, adapter) {
@@ -60,17 +91,7 @@ class SharedClient {
   // Resolves once the message is queued, in order, for PostgreSQL: local delivery never waits
   // for the database, and messages of one server reach the others in publish order.
   publish(channel, message) {
-    let dropped;
-    try {
-      dropped = this.native.publish(channel, message);
-    } catch (err) {
-      this.report(toError(err, "ENCODE_FAILED"));
-      return Promise.reject(err);
-    }
-    if (dropped === undefined) return Promise.resolve();
-    const err = toError(dropped, "PUBLISH_DROPPED");
-    this.report(err);
-    return Promise.reject(err);
+    return publishOn(this.native, channel, message, (err) => this.report(err));
   }
 
   onMessages(flat) {
@@ -105,4 +126,4 @@ class SharedClient {
   }
 }
 
-module.exports = { SharedClient };
+module.exports = { SharedClient, openNativeClient, publishOn, safeReport, toError };

@@ -27,6 +27,7 @@ Client::Client(uv_loop_t* loop, ClientOptions options, ClientSink& sink)
     hooks.get_params = [this](auto answer) { sink_.get_params(std::move(answer)); };
     hooks.on_ready = [this, l] { on_connection_ready(*l); };
     hooks.on_down = [this, l](const std::string& error, bool was_ready) { on_connection_down(*l, error, was_ready); };
+    hooks.has_work = [this, l] { return l == publish_link_.get() && publisher_ && !publisher_->drained(); };
     link->conn = std::make_unique<PgConnection>(loop_, role, options_.reconnect, std::move(hooks));
     return link;
   };
@@ -127,7 +128,9 @@ std::string Client::publish(const std::string& channel, const Value& message, bo
   OutMessage out;
   out.channel = channel;
   encode_message(message, has_binary, options_.payload_threshold, out);
-  if (!publisher_->push(std::move(out))) {
+  const bool pushed = publisher_->push(std::move(out));
+  publish_link_->conn->update_keepalive();
+  if (!pushed) {
     return "the publish queue is full (" + std::to_string(options_.max_queue) +
            " messages waiting for PostgreSQL): message dropped";
   }

@@ -62,7 +62,7 @@ void PgConnection::on_params(uint64_t attempt, bool ok, ConnParams params, std::
 
   state_ = State::Connecting;
   // libpq's connect_timeout only applies to blocking connects: time the attempt ourselves.
-  connect_timer_.start(loop_, this, policy_.connect_timeout_ms);
+  connect_timer_.start(loop_, this, policy_.connect_timeout_ms, 0, /*keep_alive=*/true);
   // Before the first PQconnectPoll, wait until the socket is writable (libpq docs).
   watch(UV_WRITABLE);
 }
@@ -86,6 +86,18 @@ void PgConnection::watch(int events) {
     poll_events_ = events;
     uv_poll_start(poll_.get(), events, &PgConnection::on_poll);
   }
+  update_keepalive();
+}
+
+void PgConnection::update_keepalive() {
+  if (!policy_.weak) return;
+  const bool busy = !idle() || (hooks_.has_work && hooks_.has_work());
+  if (poll_) {
+    auto* h = reinterpret_cast<uv_handle_t*>(poll_.get());
+    busy ? uv_ref(h) : uv_unref(h);
+  }
+  backoff_timer_.set_ref(busy);
+  connect_timer_.set_ref(busy);
 }
 
 void PgConnection::on_poll(uv_poll_t* handle, int status, int events) {
@@ -172,6 +184,7 @@ void PgConnection::handle_ready_io(int status, int events) {
   deliver_notifications();
   if (alive.expired() || state_ != State::Ready) return;
   if (idle() && hooks_.on_idle) hooks_.on_idle();
+  if (!alive.expired() && state_ == State::Ready) update_keepalive();
 }
 
 void PgConnection::deliver_notifications() {
@@ -270,6 +283,7 @@ void PgConnection::fail(const std::string& error) {
   ++failures_;
   // A lost connection is retried at once the first time; later attempts back off.
   backoff_timer_.start(loop_, this, was_ready ? 0 : jitter(static_cast<uint32_t>(delay)), 0, /*keep_alive=*/true);
+  update_keepalive();
 }
 
 void PgConnection::on_connect_timeout() {

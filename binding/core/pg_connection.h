@@ -52,6 +52,8 @@ struct ReconnectPolicy {
   uint32_t max_delay_ms = 10000;
   uint32_t connect_timeout_ms = 10000;
   uint32_t health_check_ms = 15000;  // a "SELECT 1" on a connection idle this long (0 = off)
+  // Weak: the connection keeps Node's loop alive only while it has work (an emitter in a script).
+  bool weak = false;
 };
 
 class PgConnection {
@@ -64,6 +66,7 @@ class PgConnection {
     std::function<void(const std::string& error, bool was_ready)> on_down;
     std::function<void(std::vector<Notification>& batch)> on_notifications;
     std::function<void()> on_idle;  // no command in flight and none queued
+    std::function<bool()> has_work;  // the owner holds messages for this connection (weak mode)
   };
 
   PgConnection(uv_loop_t* loop, std::string name, ReconnectPolicy policy, Hooks hooks);
@@ -78,6 +81,8 @@ class PgConnection {
   void enqueue(Query q);
   void enqueue_front(std::vector<Query> setup);  // runs these first, in order
   void close();  // immediate; queued commands are dropped without callbacks
+  // Weak mode: re-evaluates whether this connection keeps the loop alive.
+  void update_keepalive();
 
   bool ready() const { return state_ == State::Ready; }
   bool closed() const { return state_ == State::Closed; }

@@ -56,6 +56,11 @@ class UvTimer {
   }
   void stop() { handle_.reset(); }
   bool active() const { return static_cast<bool>(handle_); }
+  void set_ref(bool keep_alive) {
+    if (!handle_) return;
+    auto* h = reinterpret_cast<uv_handle_t*>(handle_.get());
+    keep_alive ? uv_ref(h) : uv_unref(h);
+  }
 
  private:
   UvHandle<uv_timer_t> handle_;

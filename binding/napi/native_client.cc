@@ -52,6 +52,7 @@ NativeClient::NativeClient(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Na
   options.max_queue = get_uint(o, "maxQueue", 10000);
   options.create_table = o.Get("createTable").ToBoolean();
   options.listen = !o.Has("listen") || o.Get("listen").ToBoolean();
+  options.reconnect.weak = o.Get("weak").ToBoolean();
   if (o.Get("reconnect").IsObject()) {
     Napi::Object r = o.Get("reconnect").As<Napi::Object>();
     options.reconnect.initial_delay_ms = get_uint(r, "initialDelay", options.reconnect.initial_delay_ms);
@@ -109,7 +110,7 @@ Napi::Value NativeClient::Publish(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const std::string channel = info[0].As<Napi::String>().Utf8Value();
   ToValueResult conversion;
-  const Value message = ToValue(env, info[1], conversion);
+  const pgadapter::Value message = ToValue(env, info[1], conversion);
   const std::string error = client_->publish(channel, message, conversion.has_binary);
   if (error.empty()) return env.Undefined();
   return Napi::String::New(env, error);

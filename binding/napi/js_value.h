@@ -1,0 +1,25 @@
+// napi_value <-> Value (the shared tree the JSON and msgpack codecs work on).
+#pragma once
+
+#include <napi.h>
+
+#include "core/value.h"
+
+namespace pgadapter {
+namespace napi {
+
+struct ToValueResult {
+  bool has_binary = false;  // a Buffer / TypedArray / DataView / ArrayBuffer was seen
+};
+
+// Converts a JS value the way JSON.stringify sees it (own enumerable string keys, toJSON honoured),
+// except that Dates become Timestamp and binary data becomes Binary.
+// Throws Napi::TypeError for a BigInt, or for nesting deeper than 1000 (or a cycle), and
+// rethrows whatever a toJSON method throws.
+Value ToValue(Napi::Env env, napi_value v, ToValueResult& info);
+
+// The inverse: Binary -> Buffer (copied), Timestamp -> Date, Map -> plain object.
+Napi::Value FromValue(Napi::Env env, const Value& v);
+
+}  // namespace napi
+}  // namespace pgadapter
