@@ -127,7 +127,11 @@ std::string Client::publish(const std::string& channel, const Value& message, bo
   }
   OutMessage out;
   out.channel = channel;
-  encode_message(message, has_binary, options_.payload_threshold, out);
+  try {
+    encode_message(message, has_binary, options_.payload_threshold, out);
+  } catch (const std::exception& e) {  // e.g. a string of 4 GiB or more: msgpack cannot hold it
+    return std::string("cannot encode the message: ") + e.what();
+  }
   const bool pushed = publisher_->push(std::move(out));
   publish_link_->conn->update_keepalive();
   if (!pushed) {

@@ -348,11 +348,10 @@ class Parser {
     ++p_;  // opening quote
     for (;;) {
       const char* run = p_;
-      while (p_ < end_ && !kEscape.special[static_cast<unsigned char>(*p_)]) ++p_;
-      // 0xED is special only for the writer: pass it through here.
-      while (p_ < end_ && static_cast<unsigned char>(*p_) == 0xED) {
+      while (p_ < end_) {
+        unsigned char c = static_cast<unsigned char>(*p_);
+        if (c == '"' || c == '\\' || c < 0x20) break;
         ++p_;
-        while (p_ < end_ && !kEscape.special[static_cast<unsigned char>(*p_)]) ++p_;
       }
       out.append(run, p_);
       if (p_ >= end_) return fail("Unterminated string in JSON");

@@ -124,14 +124,21 @@ Napi::Value NativeClient::Close(const Napi::CallbackInfo& info) {
   client_->close(timeout, [this, deferred, env] {
     // May run from a libuv callback: the callback scope runs the promise's continuations.
     Napi::HandleScope scope(env);
-    Napi::CallbackScope callback_scope(env, *async_context_);
-    deferred->Resolve(env.Undefined());
+    if (async_context_) {
+      Napi::CallbackScope callback_scope(env, *async_context_);
+      deferred->Resolve(env.Undefined());
+    } else {
+      deferred->Resolve(env.Undefined());  // already closed
+    }
     Released();
   });
   return deferred->Promise();
 }
 
 void NativeClient::Released() {
+  // Closed: no callback can come any more. Destroying the async context now (not at GC) tells
+  // async_hooks, and Jest's open-handle check, that this resource is gone.
+  async_context_.reset();
   if (referenced_) {
     referenced_ = false;
     Unref();
@@ -139,6 +146,7 @@ void NativeClient::Released() {
 }
 
 void NativeClient::CallJs(const Napi::FunctionReference& fn, const std::initializer_list<napi_value>& args) {
+  if (!async_context_) return;  // closed
   Napi::Env env = Env();
   try {
     fn.MakeCallback(Value(), args, *async_context_);
