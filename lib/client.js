@@ -9,6 +9,11 @@ function toError(message, code) {
   return err;
 }
 
+// Inline notifications arrive as JSON text already validated by the native core; attachments as objects.
+function parseMessage(m) {
+  return typeof m === "string" ? JSON.parse(m) : m;
+}
+
 // Starts a native client. onMessages(flat) receives [channel, message, channel, message, ...].
 function openNativeClient(getParams, opts, { listen, weak = false, onMessages, report }) {
   const native = new NativeClient({
@@ -97,19 +102,17 @@ class SharedClient {
   onMessages(flat) {
     for (let i = 0; i < flat.length; i += 2) {
       const channel = flat[i];
-      const message = flat[i + 1];
       const adapter = this.routes.get(channel);
       if (!adapter) continue;
-      const nspName = adapter.nsp.name;
-      // The pure-JS emitter sends no top-level nsp: the channel says which namespace it is for.
-      if (message.nsp === undefined) message.nsp = nspName;
-      if (message.nsp !== nspName) {
-        this.report(
-          toError(`ignored a message on channel ${channel} for another namespace (${message.nsp})`, "BAD_NOTIFICATION"),
-        );
-        continue;
-      }
       try {
+        const message = parseMessage(flat[i + 1]);
+        const nspName = adapter.nsp.name;
+        // The pure-JS emitter sends no top-level nsp: the channel says which namespace it is for.
+        if (message.nsp === undefined) message.nsp = nspName;
+        if (message.nsp !== nspName) {
+          this.report(toError(`ignored a message on channel ${channel} for another namespace (${message.nsp})`, "BAD_NOTIFICATION"));
+          continue;
+        }
         adapter.onMessage(message);
       } catch (err) {
         this.report(toError(err, "MESSAGE_FAILED"));
@@ -126,4 +129,4 @@ class SharedClient {
   }
 }
 
-module.exports = { SharedClient, openNativeClient, publishOn, safeReport, toError };
+module.exports = { SharedClient, openNativeClient, publishOn, safeReport, toError, parseMessage };

@@ -2,7 +2,7 @@
 // setupPrimary(): the primary of a node:cluster whose workers use @socket.io/cluster-adapter.
 // It forwards between its workers, and between them and the other servers through PostgreSQL.
 const cluster = require("node:cluster");
-const { openNativeClient, publishOn, safeReport, toError } = require("./client");
+const { openNativeClient, publishOn, safeReport, toError, parseMessage } = require("./client");
 const { resolveOptions } = require("./options");
 const { paramsProvider } = require("./connection");
 
@@ -21,7 +21,7 @@ function setupPrimary(source, userOpts) {
   const native = openNativeClient(paramsProvider(source), opts, {
     listen: true,
     onMessages: (flat) => {
-      for (let i = 0; i < flat.length; i += 2) fromDatabase(flat[i], flat[i + 1]);
+      for (let i = 0; i < flat.length; i += 2) fromDatabase(flat[i], parseMessage(flat[i + 1]));
     },
     report,
   });

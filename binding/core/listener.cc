@@ -135,6 +135,9 @@ void Listener::accept(Notification& note) {
                     "BAD_NOTIFICATION");
     }
     e.state = State::Pending;
+  } else {
+    e.json = std::move(note.payload);
+    e.message = Value();
   }
   inbound_.push_back(std::move(e));
 }
@@ -219,7 +222,7 @@ void Listener::deliver() {
   while (!inbound_.empty()) {
     Entry& e = inbound_.front();
     if (e.state == State::Pending || e.state == State::Fetching) break;  // keeps the order
-    if (e.state == State::Ready) batch.push_back(Inbound{std::move(e.channel), std::move(e.message)});
+    if (e.state == State::Ready) batch.push_back(Inbound{std::move(e.channel), std::move(e.message), std::move(e.json)});
     inbound_.pop_front();
   }
   if (!batch.empty() && hooks_.deliver) hooks_.deliver(batch);

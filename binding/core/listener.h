@@ -16,7 +16,8 @@ namespace pgadapter {
 
 struct Inbound {
   std::string channel;
-  Value message;
+  Value message;     // a decoded attachment, or
+  std::string json;  // a validated inline notification, parsed on the JavaScript side (faster there)
 };
 
 class Listener {
@@ -46,6 +47,7 @@ class Listener {
   struct Entry {
     std::string channel;
     Value message;
+    std::string json;
     int64_t attachment_id = 0;
     State state = State::Ready;
   };
