@@ -23,7 +23,4 @@ struct OutMessage {
 // notification), go to the attachment table.
 void encode_message(const Value& message, bool has_binary, size_t threshold, OutMessage& out);
 
-// The attachment notification ends with the id (as a string, like pg returns a bigserial) and this.
-inline constexpr const char* kHeaderSuffix = "\"}";
-
 }  // namespace pgadapter

@@ -46,19 +46,34 @@ void Publisher::pump() {
   if (busy_ || queue_.empty() || !conn_.ready()) return;
   if (hooks_.can_send && !hooks_.can_send(queue_.front().channel)) return;
   if (queue_.front().attachment) {
-    send_attachment();
+    send_attachments();
   } else {
     send_batch();
   }
 }
 
-void Publisher::send_attachment() {
-  const OutMessage& m = queue_.front();
+// A run of attachments: one statement inserts every row and sends every notification.
+void Publisher::send_attachments() {
+  std::vector<const std::string*> payloads, channels, headers;
+  size_t bytes = 0;
+  for (const OutMessage& m : queue_) {
+    if (!m.attachment || payloads.size() >= kMaxBatchMessages || bytes >= kMaxBatchBytes) break;
+    if (!payloads.empty() && hooks_.can_send && !hooks_.can_send(m.channel)) break;
+    payloads.push_back(&m.payload);
+    channels.push_back(&m.channel);
+    headers.push_back(&m.header_prefix);
+    bytes += m.payload.size();
+  }
+  const size_t count = payloads.size();
   Query q;
   q.sql = sql::insert_and_notify(table_);
-  q.params = {m.payload, m.channel, m.header_prefix, kHeaderSuffix};
-  q.param_formats = {1, 0, 0, 0};
-  q.done = [this](PGresult*, const std::string& error) { finish(1, error); };
+  q.params.resize(4);
+  sql::append_binary_array(sql::kByteaOid, payloads, q.params[0]);
+  sql::append_binary_array(sql::kTextOid, channels, q.params[1]);
+  sql::append_binary_array(sql::kTextOid, headers, q.params[2]);
+  q.params[3] = table_;
+  q.param_formats = {1, 1, 1, 0};
+  q.done = [this, count](PGresult*, const std::string& error) { finish(count, error); };
   busy_ = true;
   conn_.enqueue(std::move(q));
 }
@@ -86,8 +101,9 @@ void Publisher::send_batch() {
   } else {
     q.name = sql::kNotifyMany;
     q.params.resize(2);
-    sql::append_text_array(channels, q.params[0]);
-    sql::append_text_array(payloads, q.params[1]);
+    sql::append_binary_array(sql::kTextOid, channels, q.params[0]);
+    sql::append_binary_array(sql::kTextOid, payloads, q.params[1]);
+    q.param_formats = {1, 1};
   }
   q.done = [this, count](PGresult*, const std::string& error) { finish(count, error); };
   busy_ = true;

@@ -1,6 +1,6 @@
 // Publishes cluster messages in order on one connection. Messages waiting while a batch is in
 // flight are grouped: a run of small messages goes out as one statement (one transaction, one
-// round trip); an attachment is inserted and announced by one statement.
+// round trip), and so does a run of attachments (rows inserted and announced together).
 #pragma once
 
 #include <deque>
@@ -32,7 +32,7 @@ class Publisher {
   size_t size() const { return queue_.size(); }
 
  private:
-  void send_attachment();
+  void send_attachments();
   void send_batch();
   void finish(size_t count, const std::string& error);
 

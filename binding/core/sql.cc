@@ -30,35 +30,37 @@ bool quote_qualified(PGconn* conn, const std::string& name, std::string& out, st
   }
 }
 
-void append_text_array(const std::vector<const std::string*>& items, std::string& out) {
-  size_t total = 2;
-  for (const auto* s : items) total += s->size() + 3;
-  out.reserve(out.size() + total + total / 8);
-  out += '{';
-  bool first = true;
+namespace {
+void put_int32(std::string& out, uint32_t v) {
+  const char b[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+                     static_cast<char>(v)};
+  out.append(b, 4);
+}
+}  // namespace
+
+void append_binary_array(unsigned elem_oid, const std::vector<const std::string*>& items, std::string& out) {
+  size_t total = 20;
+  for (const auto* s : items) total += 4 + s->size();
+  out.reserve(out.size() + total);
+  put_int32(out, 1);         // dimensions
+  put_int32(out, 0);         // no NULLs
+  put_int32(out, elem_oid);  // element type
+  put_int32(out, static_cast<uint32_t>(items.size()));
+  put_int32(out, 1);  // lower bound
   for (const auto* s : items) {
-    if (!first) out += ',';
-    first = false;
-    out += '"';
-    size_t run = 0;
-    for (size_t i = 0; i < s->size(); ++i) {
-      const char c = (*s)[i];
-      if (c == '"' || c == '\\') {
-        out.append(*s, run, i - run);
-        out += '\\';
-        run = i;
-      }
-    }
-    out.append(*s, run, std::string::npos);
-    out += '"';
+    put_int32(out, static_cast<uint32_t>(s->size()));
+    out += *s;
   }
-  out += '}';
 }
 
 std::string insert_and_notify(const std::string& table) {
-  // One statement, one transaction: the row is committed when the notification is delivered.
-  return "WITH ins AS (INSERT INTO " + table +
-         " (payload) VALUES ($1) RETURNING id) SELECT pg_notify($2, $3 || ins.id::text || $4) FROM ins";
+  // Each row takes its id from the table's sequence explicitly, so the id given in a notification
+  // is the one of its own row (RETURNING has no guaranteed order). One statement, one transaction:
+  // the rows are committed when the notifications are delivered, in input order.
+  return "WITH src AS MATERIALIZED (SELECT nextval(pg_get_serial_sequence($4, 'id')) AS id, p, c, h, i"
+         " FROM unnest($1::bytea[], $2::text[], $3::text[]) WITH ORDINALITY AS u(p, c, h, i)),"
+         " ins AS (INSERT INTO " + table + " (id, payload) SELECT id, p FROM src)"
+         " SELECT pg_notify(c, h || id::text || '\"}') FROM src ORDER BY i";
 }
 
 std::string fetch_attachments(const std::string& table) {

@@ -14,8 +14,11 @@ namespace pgadapter::sql {
 bool quote_qualified(PGconn* conn, const std::string& name, std::string& out, std::string& error);
 bool quote_identifier(PGconn* conn, const std::string& name, std::string& out, std::string& error);
 
-// Appends `items` as a PostgreSQL text-format array literal ({"a","b"}).
-void append_text_array(const std::vector<const std::string*>& items, std::string& out);
+// Appends `items` as a one-dimensional array in PostgreSQL's binary format (array_send), so that
+// nothing is escaped by us nor parsed back by the server. elem_oid: 25 text, 17 bytea.
+inline constexpr unsigned kTextOid = 25;
+inline constexpr unsigned kByteaOid = 17;
+void append_binary_array(unsigned elem_oid, const std::vector<const std::string*>& items, std::string& out);
 
 // Prepared statement names and texts (fixed SQL, no identifiers).
 inline constexpr const char* kNotifyOne = "pga_notify_one";
@@ -25,7 +28,8 @@ inline constexpr const char* kNotifyMany = "pga_notify_many";
 inline constexpr const char* kNotifyManySql = "SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) AS m(c, p)";
 
 // Statements on the attachment table (quoted name given).
-std::string insert_and_notify(const std::string& table);  // $1 payload bytea, $2 channel, $3 prefix, $4 suffix
+// $1 payloads bytea[], $2 channels text[], $3 header prefixes text[], $4 the quoted table name as text.
+std::string insert_and_notify(const std::string& table);
 std::string fetch_attachments(const std::string& table);  // $1 bigint[] -> (id, payload)
 std::string delete_older_than(const std::string& table);  // $1 interval
 std::string create_table(const std::string& table);
