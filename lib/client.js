@@ -23,6 +23,8 @@ function openNativeClient(getParams, opts, { listen, weak = false, onMessages, r
     cleanupInterval: listen ? opts.cleanupInterval : 0,
     maxQueue: opts.maxPublishQueue,
     createTable: opts.createTable,
+    logTableName: opts.logTableName,
+    sessionTableName: opts.sessionTableName,
     listen,
     weak,
     reconnect: {
@@ -99,6 +101,21 @@ class SharedClient {
     return publishOn(this.native, channel, message, (err) => this.report(err));
   }
 
+  // A recoverable broadcast: resolves to its offset once logged (connection state recovery).
+  publishLogged(channel, message, meta) {
+    let promise;
+    try {
+      promise = this.native.publishLogged(channel, message, meta);
+    } catch (err) {
+      this.report(toError(err, "ENCODE_FAILED"));
+      return Promise.reject(err);
+    }
+    return promise.catch((err) => {
+      if (err.code === "PUBLISH_DROPPED") this.report(err); // other failures are reported by the core
+      throw err;
+    });
+  }
+
   onMessages(flat) {
     for (let i = 0; i < flat.length; i += 2) {
       const channel = flat[i];
@@ -113,7 +130,14 @@ class SharedClient {
           this.report(toError(`ignored a message on channel ${channel} for another namespace (${message.nsp})`, "BAD_NOTIFICATION"));
           continue;
         }
-        adapter.onMessage(message);
+        const offset = message.offset; // set on logged broadcasts (connection state recovery)
+        if (offset !== undefined) {
+          delete message.offset;
+          if (message.data && message.data.packet && Array.isArray(message.data.packet.data)) {
+            adapter.recordDelivered(offset, message.data.packet.data, message.data.opts || {});
+          }
+        }
+        adapter.onMessage(message, offset);
       } catch (err) {
         this.report(toError(err, "MESSAGE_FAILED"));
       }

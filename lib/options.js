@@ -6,6 +6,8 @@ const debug = require("debug")("socket.io-postgres-native");
 const DEFAULTS = {
   channelPrefix: "socket.io",
   tableName: "socket_io_attachments",
+  logTableName: "socket_io_log",
+  sessionTableName: "socket_io_sessions",
   payloadThreshold: 8000,
   cleanupInterval: 30000,
   heartbeatInterval: 5000,
@@ -49,6 +51,8 @@ function resolveOptions(opts) {
   check(opts, "uid", isNonEmptyString, "a non-empty string");
   check(opts, "channelPrefix", isNonEmptyString, "a non-empty string");
   check(opts, "tableName", isNonEmptyString, "a non-empty string");
+  check(opts, "logTableName", isNonEmptyString, "a non-empty string");
+  check(opts, "sessionTableName", isNonEmptyString, "a non-empty string");
   check(opts, "payloadThreshold", isInt(1), "a positive integer (bytes)");
   check(opts, "cleanupInterval", isInt(0), "a non-negative integer (ms; 0 disables the cleanup)");
   check(opts, "heartbeatInterval", isInt(1), "a positive integer (ms)");

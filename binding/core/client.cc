@@ -1,5 +1,9 @@
 #include "core/client.h"
 
+#include <algorithm>
+
+#include "core/json_codec.h"
+#include "core/msgpack_codec.h"
 #include "core/sql.h"
 
 namespace pgadapter {
@@ -67,21 +71,23 @@ void Client::start() {
   }
 }
 
-bool Client::quote_table(PGconn* conn, std::string& out) {
+bool Client::quote(PGconn* conn, const std::string& name, std::string& out) {
   std::string error;
-  if (sql::quote_qualified(conn, options_.table, out, error)) return true;
-  sink_.report("cannot quote the table name \"" + options_.table + "\": " + error, "BAD_TABLE_NAME");
+  if (sql::quote_qualified(conn, name, out, error)) return true;
+  sink_.report("cannot quote the table name \"" + name + "\": " + error, "BAD_TABLE_NAME");
   out = "\"\"";
   return false;
 }
+
+bool Client::quote_table(PGconn* conn, std::string& out) { return quote(conn, options_.table, out); }
 
 void Client::on_connection_ready(Link& link) {
   PgConnection& conn = *link.conn;
   std::string table;
   quote_table(conn.raw(), table);
+  std::vector<Query> setup;
   if (&link == publish_link_.get()) {
     publisher_->set_table(table);
-    std::vector<Query> setup;
     if (options_.create_table) {
       Query create;
       create.sql = sql::create_table(table);
@@ -94,17 +100,35 @@ void Client::on_connection_ready(Link& link) {
       };
       setup.push_back(std::move(create));
     }
+    if (recovery_) {
+      std::string log_table;
+      quote(conn.raw(), options_.log_table, log_table);
+      publisher_->set_log_table(log_table);
+      for (Query& q : recovery_setup(conn.raw())) setup.push_back(std::move(q));
+    }
     for (Query& q : publisher_->setup_queries()) setup.push_back(std::move(q));
-    conn.enqueue_front(std::move(setup));
   } else if (listener_) {
     listener_->set_table(table);
-    conn.enqueue_front(listener_->setup_queries());
-    listener_->on_ready();
+    if (recovery_) {
+      std::string log_table;
+      quote(conn.raw(), options_.log_table, log_table);
+      listener_->enable_recovery(log_table);
+    }
+    setup = listener_->setup_queries();
   }
   if (link.outage_reported) {
-    link.outage_reported = false;
-    sink_.report(std::string("reconnected the ") + link.role + " connection to PostgreSQL", "RECONNECTED");
+    // Reported once the setup (the re-LISTENs) has run: from then on nothing is missed.
+    Query mark;
+    mark.sql = "SELECT 1";
+    mark.done = [this, &link](PGresult*, const std::string& error) {
+      if (!error.empty() || !link.outage_reported) return;
+      link.outage_reported = false;
+      sink_.report(std::string("reconnected the ") + link.role + " connection to PostgreSQL", "RECONNECTED");
+    };
+    setup.push_back(std::move(mark));
   }
+  conn.enqueue_front(std::move(setup));
+  if (&link == listen_link_.get() && listener_) listener_->on_ready();
   publisher_->pump();
 }
 
@@ -116,7 +140,171 @@ void Client::on_connection_down(Link& link, const std::string& error, bool was_r
                      " (reconnecting)",
                  "CONNECTION_LOST");
   }
+  if (&link == publish_link_.get() && listener_) listener_->drop_unmatched_own();
   if (closing_ && !closed_ && &link == publish_link_.get()) finish_close();
+}
+
+std::vector<Query> Client::recovery_setup(PGconn* conn) {
+  std::vector<Query> out;
+  if (!options_.create_table) return out;
+  std::string log_table, session_table;
+  quote(conn, options_.log_table, log_table);
+  quote(conn, options_.session_table, session_table);
+  for (std::string text : {sql::create_log_table(log_table), sql::create_session_table(session_table)}) {
+    Query q;
+    q.sql = std::move(text);
+    q.done = [this](PGresult* res, const std::string& error) {
+      const std::string code = sqlstate(res);
+      if (!error.empty() && res != nullptr && code != "42P07" && code != "23505") {
+        sink_.report("cannot create the recovery tables: " + error, "CREATE_TABLE_FAILED");
+      }
+    };
+    out.push_back(std::move(q));
+  }
+  return out;
+}
+
+void Client::enable_recovery(uint32_t max_disconnection_ms) {
+  if (recovery_ || closed_) return;
+  recovery_ = true;
+  max_disconnection_ms_ = max_disconnection_ms;
+  PgConnection& pc = *publish_link_->conn;
+  if (pc.ready()) {
+    std::string log_table;
+    quote(pc.raw(), options_.log_table, log_table);
+    publisher_->set_log_table(log_table);
+    for (Query& q : recovery_setup(pc.raw())) pc.enqueue(std::move(q));
+  }
+  if (listener_ && listen_link_->conn->ready()) {
+    std::string log_table;
+    quote(listen_link_->conn->raw(), options_.log_table, log_table);
+    listener_->enable_recovery(log_table);
+  }
+}
+
+std::string Client::publish_logged(const std::string& channel, const Value& message, bool has_binary,
+                                   std::unique_ptr<LogRecord> log) {
+  if (closing_ || closed_) return "the adapter is closed";
+  if (!recovery_) return "connection state recovery is not enabled";
+  OutMessage out;
+  out.channel = channel;
+  try {
+    encode_message(message, has_binary, options_.payload_threshold, out, /*logged=*/true);
+  } catch (const std::exception& e) {
+    return std::string("cannot encode the message: ") + e.what();
+  }
+  auto user_done = std::make_shared<std::function<void(const std::string&, const std::string&)>>(std::move(log->done));
+  log->done = [this, user_done](const std::string& offset, const std::string& error) {
+    const int64_t id = error.empty() ? std::atoll(offset.c_str()) : 0;
+    if (id <= 0 || !listener_) {
+      if (error.empty() && id <= 0) return (*user_done)("", "no offset returned");
+      return (*user_done)(offset, error);
+    }
+    // Handed back (and so delivered locally) in the listener's stream order: see Listener::own_logged.
+    listener_->own_logged(id, [user_done, offset] { (*user_done)(offset, ""); });
+  };
+  out.log = std::move(log);
+  const bool pushed = publisher_->push(std::move(out));
+  publish_link_->conn->update_keepalive();
+  if (!pushed) {
+    return "the publish queue is full (" + std::to_string(options_.max_queue) +
+           " messages waiting for PostgreSQL): message dropped";
+  }
+  return "";
+}
+
+void Client::persist_session(const std::string& pid, const std::string& sid, const std::string& nsp,
+                             const std::vector<std::string>& rooms, const Value& data,
+                             std::function<void(const std::string&)> done) {
+  PgConnection& conn = listen_link_ ? *listen_link_->conn : *publish_link_->conn;
+  if (closed_ || !conn.ready()) return done("not connected to PostgreSQL");
+  std::string table;
+  quote(conn.raw(), options_.session_table, table);
+  std::vector<const std::string*> room_ptrs;
+  for (const auto& r : rooms) room_ptrs.push_back(&r);
+  Query q;
+  q.sql = sql::upsert_session(table);
+  q.params.resize(6);
+  q.params[0] = pid;
+  q.params[1] = sid;
+  q.params[2] = nsp;
+  sql::append_binary_array(sql::kTextOid, room_ptrs, q.params[3]);
+  encode_msgpack(data, q.params[4]);
+  q.params[5] = std::to_string(max_disconnection_ms_) + " milliseconds";
+  q.param_formats = {0, 0, 0, 1, 1, 0};
+  q.done = [done = std::move(done)](PGresult*, const std::string& error) { done(error); };
+  conn.enqueue(std::move(q));
+}
+
+namespace {
+int64_t read_be(const char* p, int n) {
+  uint64_t v = 0;
+  for (int i = 0; i < n; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
+  return n == 4 ? static_cast<int32_t>(v) : static_cast<int64_t>(v);
+}
+}  // namespace
+
+void Client::restore_session(const std::string& pid, const std::string& nsp, const std::string& offset,
+                             std::function<void(bool, RestoredSession, const std::string&)> done) {
+  // On the listening connection: every notification that comes before this result in the stream
+  // was committed before its snapshot (see Listener::delivered_offset).
+  if (closed_ || !listener_ || !listen_link_->conn->ready()) return done(false, {}, "not connected to PostgreSQL");
+  PgConnection& conn = *listen_link_->conn;
+  std::string session_table, log_table;
+  quote(conn.raw(), options_.session_table, session_table);
+  quote(conn.raw(), options_.log_table, log_table);
+  Query q;
+  q.sql = sql::take_session(session_table, log_table);
+  q.params = {pid, nsp, offset};
+  q.result_format = 1;
+  q.done = [this, done = std::move(done)](PGresult* res, const std::string& error) {
+    if (!error.empty() || res == nullptr) return done(false, {}, error.empty() ? "connection lost" : error);
+    const int rows = PQntuples(res);
+    if (rows == 0 || PQnfields(res) != 5 || read_be(PQgetvalue(res, 0, 0), 4) != 0) return done(false, {}, "");
+    RestoredSession session;
+    std::string err;
+    session.sid.assign(PQgetvalue(res, 0, 2), PQgetlength(res, 0, 2));
+    if (!parse_json(std::string_view(PQgetvalue(res, 0, 3), PQgetlength(res, 0, 3)), session.rooms, err) ||
+        (!PQgetisnull(res, 0, 4) &&
+         !decode_msgpack(std::string_view(PQgetvalue(res, 0, 4), PQgetlength(res, 0, 4)), session.data, err))) {
+      return done(false, {}, "corrupt session row: " + err);
+    }
+    // Which of these the socket missed is decided on the JavaScript side, which knows what it has
+    // delivered (see PostgresAdapter.restoreSession).
+    session.snapshot_max = read_be(PQgetvalue(res, 0, 1), 8);
+    session.baseline = listener_->baseline();
+    for (int i = 1; i < rows; ++i) {
+      const int64_t id = read_be(PQgetvalue(res, i, 1), 8);
+      Value packet;
+      if (!decode_msgpack(std::string_view(PQgetvalue(res, i, 4), PQgetlength(res, i, 4)), packet, err) ||
+          packet.kind != Value::Kind::Array) {
+        sink_.report("skipped a corrupt recovery log row " + std::to_string(id), "BAD_ATTACHMENT");
+        continue;
+      }
+      packet.items.push_back(Value::string_of(std::to_string(id)));
+      session.packets.emplace_back(id, std::move(packet));
+    }
+    done(true, std::move(session), "");
+  };
+  conn.enqueue(std::move(q));
+}
+
+void Client::cleanup_recovery(PgConnection& conn) {
+  std::string session_table, log_table;
+  quote(conn.raw(), options_.session_table, session_table);
+  quote(conn.raw(), options_.log_table, log_table);
+  Query sessions;
+  sessions.sql = sql::delete_expired_sessions(session_table);
+  Query log;
+  log.sql = sql::delete_older_than(log_table);
+  log.params = {std::to_string(max_disconnection_ms_) + " milliseconds"};
+  for (Query* q : {&sessions, &log}) {
+    q->per_connection = true;
+    q->done = [this](PGresult*, const std::string& error) {
+      if (!error.empty()) sink_.report("recovery cleanup failed: " + error, "CLEANUP_FAILED");
+    };
+    conn.enqueue(std::move(*q));
+  }
 }
 
 std::string Client::publish(const std::string& channel, const Value& message, bool has_binary) {
@@ -164,6 +352,7 @@ void Client::on_cleanup_tick() {
   q.per_connection = true;
   cleanup_running_ = true;
   link.conn->enqueue(std::move(q));
+  if (recovery_) cleanup_recovery(*link.conn);
 }
 
 void Client::close(uint32_t flush_timeout_ms, std::function<void()> done) {

@@ -22,7 +22,18 @@ struct ClientOptions {
   size_t max_queue = 10000;
   bool create_table = false;
   bool listen = true;
+  std::string log_table = "socket_io_log";             // connection state recovery
+  std::string session_table = "socket_io_sessions";
   ReconnectPolicy reconnect;
+};
+
+struct RestoredSession {
+  int64_t snapshot_max = 0;    // highest log id the restore query could see
+  int64_t baseline = 0;        // what committed before our LISTEN (see Listener::delivered_offset)
+  std::string sid;
+  Value rooms;                 // Array of strings
+  Value data;                  // socket.data
+  std::vector<std::pair<int64_t, Value>> packets;  // (offset, the packet's data array + its offset)
 };
 
 // Implemented by the N-API face: everything the core hands to JavaScript goes through here.
@@ -48,6 +59,17 @@ class Client {
   std::string publish(const std::string& channel, const Value& message, bool has_binary);
   // Sends what is queued (up to flush_timeout_ms), then closes every connection and calls done.
   void close(uint32_t flush_timeout_ms, std::function<void()> done);
+
+  // Connection state recovery (see sql.h and lib/adapter.js for the argument).
+  void enable_recovery(uint32_t max_disconnection_ms);
+  std::string publish_logged(const std::string& channel, const Value& message, bool has_binary,
+                             std::unique_ptr<LogRecord> log);
+  void persist_session(const std::string& pid, const std::string& sid, const std::string& nsp,
+                       const std::vector<std::string>& rooms, const Value& data,
+                       std::function<void(const std::string& error)> done);
+  // found=false: no such session, expired, already taken, or the offset is gone.
+  void restore_session(const std::string& pid, const std::string& nsp, const std::string& offset,
+                       std::function<void(bool found, RestoredSession session, const std::string& error)> done);
   void close_now();
   bool closed() const { return closed_; }
 
@@ -56,6 +78,9 @@ class Client {
   void on_connection_ready(Link& link);
   void on_connection_down(Link& link, const std::string& error, bool was_ready);
   bool quote_table(PGconn* conn, std::string& out);
+  bool quote(PGconn* conn, const std::string& name, std::string& out);
+  std::vector<Query> recovery_setup(PGconn* conn);
+  void cleanup_recovery(PgConnection& conn);
   void on_cleanup_tick();
   void on_flush_deadline();
   void finish_close();
@@ -70,6 +95,8 @@ class Client {
   UvTimer<Client, &Client::on_cleanup_tick> cleanup_timer_;
   UvTimer<Client, &Client::on_flush_deadline> flush_timer_;
   bool cleanup_running_ = false;
+  bool recovery_ = false;
+  uint32_t max_disconnection_ms_ = 0;
   bool closing_ = false;
   bool closed_ = false;
   std::function<void()> close_done_;

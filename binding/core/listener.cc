@@ -13,8 +13,8 @@ namespace {
 
 constexpr size_t kMaxFetchBatch = 500;
 
-// attachmentId: a string of digits (pg returns bigserial as a string) or an integer.
-bool parse_attachment_id(const Value& v, int64_t& id) {
+// attachmentId / offset: a string of digits (pg returns bigserial as a string) or an integer.
+bool parse_id(const Value& v, int64_t& id) {
   if (v.kind == Value::Kind::Int) {
     id = v.integer;
     return id > 0;
@@ -88,7 +88,40 @@ bool Listener::awaiting_first_listen(const std::string& channel) const {
 std::vector<Query> Listener::setup_queries() {
   std::vector<Query> out;
   for (const auto& [channel, confirmed] : channels_) out.push_back(listen_query(channel, true));
+  if (!log_table_.empty()) out.push_back(baseline_query());
   return out;
+}
+
+// After (re)LISTENing: what committed before can only be replayed, never arrive live. Run on this
+// connection, after the LISTENs, every notification of a later commit comes after this result.
+Query Listener::baseline_query() {
+  Query q;
+  q.sql = "SELECT coalesce(max(id), 0)::text FROM " + log_table_;
+  q.per_connection = true;
+  q.done = [this](PGresult* res, const std::string& error) {
+    if (!error.empty()) {
+      // No log table yet (being created by the publishing connection): nothing to replay.
+      const char* code = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
+      if (res != nullptr && !(code && std::string(code) == "42P01")) {
+        report("cannot read the recovery log: " + error, "RECOVERY_FAILED");
+      }
+      return;
+    }
+    if (PQntuples(res) == 1) baseline_ = std::max(baseline_, static_cast<int64_t>(std::atoll(PQgetvalue(res, 0, 0))));
+    // Own broadcasts committed while we were not listening: their notifications will not come.
+    while (!own_results_.empty() && own_results_.begin()->first <= baseline_) {
+      auto fn = std::move(own_results_.begin()->second);
+      own_results_.erase(own_results_.begin());
+      fn();
+    }
+  };
+  return q;
+}
+
+void Listener::enable_recovery(std::string quoted_log_table) {
+  const bool first = log_table_.empty();
+  log_table_ = std::move(quoted_log_table);
+  if (first && conn_.ready()) conn_.enqueue(baseline_query());
 }
 
 void Listener::on_ready() {
@@ -107,8 +140,11 @@ void Listener::on_notifications(std::vector<Notification>& batch) {
 
 void Listener::accept(Notification& note) {
   if (channels_.count(note.channel) == 0) return;  // UNLISTENed meanwhile
-  // Our own publishing session: skip before parsing anything.
-  if (hooks_.own_backend_pid && note.backend_pid == hooks_.own_backend_pid()) return;
+  // Our own publishing session: skip before parsing anything (but for our logged broadcasts).
+  if (hooks_.own_backend_pid && note.backend_pid == hooks_.own_backend_pid()) {
+    accept_own(note);
+    return;
+  }
 
   Entry e;
   e.channel = std::move(note.channel);
@@ -129,8 +165,12 @@ void Listener::accept(Notification& note) {
                       clip(note.payload),
                   "BAD_NOTIFICATION");
   }
+  if (const Value* offset = e.message.get("offset"); offset != nullptr && !parse_id(*offset, e.offset)) {
+    return report("ignored a notification on " + e.channel + " with an invalid offset: " + clip(note.payload),
+                  "BAD_NOTIFICATION");
+  }
   if (const Value* att = e.message.get("attachmentId")) {
-    if (!parse_attachment_id(*att, e.attachment_id)) {
+    if (!parse_id(*att, e.attachment_id)) {
       return report("ignored a notification on " + e.channel + " with an invalid attachmentId: " + clip(note.payload),
                     "BAD_NOTIFICATION");
     }
@@ -140,6 +180,61 @@ void Listener::accept(Notification& note) {
     e.message = Value();
   }
   inbound_.push_back(std::move(e));
+}
+
+namespace {
+// A logged notification ends with "offset":"<digits>"} (we wrote it: see sql::log_and_notify).
+int64_t trailing_offset(const std::string& payload) {
+  static const std::string key = "\"offset\":\"";
+  const size_t at = payload.rfind(key);
+  if (at == std::string::npos) return 0;
+  int64_t n = 0;
+  size_t i = at + key.size();
+  for (; i < payload.size() && payload[i] >= '0' && payload[i] <= '9' && i - at < 40; ++i) n = n * 10 + (payload[i] - '0');
+  return payload.compare(i, std::string::npos, "\"}") == 0 ? n : 0;
+}
+}  // namespace
+
+bool Listener::accept_own(const Notification& note) {
+  if (log_table_.empty()) return false;
+  const int64_t offset = trailing_offset(note.payload);
+  if (offset <= 0) return false;
+  Entry e;
+  e.offset = offset;
+  auto it = own_results_.find(offset);
+  if (it != own_results_.end()) {
+    e.state = State::OwnReady;
+    e.own_deliver = std::move(it->second);
+    own_results_.erase(it);
+  } else {
+    e.state = State::OwnPending;  // the publishing connection's result is still on its way
+  }
+  inbound_.push_back(std::move(e));
+  return true;
+}
+
+void Listener::own_logged(int64_t offset, std::function<void()> deliver_fn) {
+  for (Entry& e : inbound_) {
+    if (e.state == State::OwnPending && e.offset == offset) {
+      e.state = State::OwnReady;
+      e.own_deliver = std::move(deliver_fn);
+      deliver();
+      return;
+    }
+  }
+  if (offset <= delivered_offset()) {
+    // Its notification was lost with a previous listening session: it is behind us in the stream.
+    deliver_fn();
+    return;
+  }
+  own_results_.emplace(offset, std::move(deliver_fn));
+}
+
+void Listener::drop_unmatched_own() {
+  for (Entry& e : inbound_) {
+    if (e.state == State::OwnPending) e.state = State::Dropped;
+  }
+  deliver();
 }
 
 void Listener::fetch() {
@@ -219,13 +314,28 @@ void Listener::on_fetched(PGresult* res, const std::string& error) {
 
 void Listener::deliver() {
   std::vector<Inbound> batch;
+  auto flush = [&] {
+    if (!batch.empty() && hooks_.deliver) hooks_.deliver(batch);
+    batch.clear();
+  };
   while (!inbound_.empty()) {
     Entry& e = inbound_.front();
-    if (e.state == State::Pending || e.state == State::Fetching) break;  // keeps the order
-    if (e.state == State::Ready) batch.push_back(Inbound{std::move(e.channel), std::move(e.message), std::move(e.json)});
-    inbound_.pop_front();
+    // Waiting for an attachment row, or for our own publish result: later messages wait too.
+    if (e.state == State::Pending || e.state == State::Fetching || e.state == State::OwnPending) break;
+    if (e.offset > last_offset_ && e.state != State::Dropped) last_offset_ = e.offset;
+    if (e.state == State::Ready) {
+      batch.push_back(Inbound{std::move(e.channel), std::move(e.message), std::move(e.json)});
+      inbound_.pop_front();
+    } else if (e.state == State::OwnReady) {
+      auto fn = std::move(e.own_deliver);
+      inbound_.pop_front();
+      flush();  // what came before it is handed over first
+      if (fn) fn();
+    } else {
+      inbound_.pop_front();
+    }
   }
-  if (!batch.empty() && hooks_.deliver) hooks_.deliver(batch);
+  flush();
 }
 
 }  // namespace pgadapter

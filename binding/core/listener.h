@@ -3,6 +3,7 @@
 // skips anything malformed, and hands each ready run of messages over in one batch.
 #pragma once
 
+#include <algorithm>
 #include <deque>
 #include <functional>
 #include <map>
@@ -42,18 +43,37 @@ class Listener {
   void on_notifications(std::vector<Notification>& batch);
   void on_ready();  // retry attachment fetches cut by a lost connection
 
+  // Connection state recovery. Every logged broadcast has an offset (a log id, in commit order).
+  // delivered_offset(): the highest offset of another server that this listener has handed over,
+  // or that committed before our LISTENs took effect (the baseline): those never arrive live.
+  void enable_recovery(std::string quoted_log_table);
+  int64_t delivered_offset() const { return std::max(last_offset_, baseline_); }
+  int64_t baseline() const { return baseline_; }
+  // Our own logged broadcast `offset` was committed: `deliver` runs when its notification comes by in
+  // the stream, so a server hands its clients its own and the others' packets in one order (the
+  // offsets' order), which is what a client's last offset means.
+  void own_logged(int64_t offset, std::function<void()> deliver);
+  // The publishing connection was lost: an own notification without a result will never get one.
+  void drop_unmatched_own();
+  // Runs `q` on the listening connection, in stream order with the notifications.
+  void run(Query q) { conn_.enqueue(std::move(q)); }
+
  private:
-  enum class State { Ready, Pending, Fetching, Dropped };
+  enum class State { Ready, Pending, Fetching, Dropped, OwnPending, OwnReady };
   struct Entry {
     std::string channel;
     Value message;
     std::string json;
     int64_t attachment_id = 0;
+    int64_t offset = 0;
     State state = State::Ready;
+    std::function<void()> own_deliver;  // OwnReady
   };
 
   Query listen_query(const std::string& channel, bool listen);
+  Query baseline_query();
   void accept(Notification& note);
+  bool accept_own(const Notification& note);
   void fetch();
   void on_fetched(PGresult* res, const std::string& error);
   void deliver();
@@ -68,6 +88,10 @@ class Listener {
   std::map<std::string, bool> channels_;  // channel -> LISTEN confirmed at least once
   std::deque<Entry> inbound_;
   bool fetching_ = false;
+  std::string log_table_;  // quoted; empty while recovery is off
+  int64_t last_offset_ = 0;
+  int64_t baseline_ = 0;
+  std::map<int64_t, std::function<void()>> own_results_;  // committed, notification not seen yet
 };
 
 }  // namespace pgadapter

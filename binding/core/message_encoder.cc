@@ -26,12 +26,22 @@ void build_header_prefix(const Value& message, std::string& out) {
 
 }  // namespace
 
-void encode_message(const Value& message, bool has_binary, size_t threshold, OutMessage& out) {
+namespace {
+// ,"offset":"<up to 19 digits>"} at the end of a logged inline notification.
+constexpr size_t kOffsetRoom = 40;
+}  // namespace
+
+void encode_message(const Value& message, bool has_binary, size_t threshold, OutMessage& out, bool logged) {
   out.payload.clear();
   if (!has_binary) {
     write_json(message, out.payload);
-    if (out.payload.size() < threshold && out.payload.size() <= kMaxNotifyPayload) {
+    const size_t room = logged ? kOffsetRoom : 0;
+    if (out.payload.size() < threshold && out.payload.size() + room <= kMaxNotifyPayload) {
       out.attachment = false;
+      if (logged && out.payload.size() >= 2 && out.payload.back() == '}') {
+        out.payload.pop_back();
+        out.payload += out.payload.size() > 1 ? ",\"offset\":\"" : "\"offset\":\"";
+      }
       return;
     }
     out.payload.clear();

@@ -2,7 +2,10 @@
 // JSON in the notification, or msgpack in the attachment table plus a small JSON header.
 #pragma once
 
+#include <functional>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "core/value.h"
 
@@ -12,15 +15,26 @@ namespace pgadapter {
 inline constexpr size_t kMaxNotifyPayload = 7999;
 inline constexpr size_t kMaxChannelBytes = 63;
 
+// A recoverable broadcast (connection state recovery): logged with an offset in commit order.
+struct LogRecord {
+  std::string uid, nsp;
+  std::vector<std::string> rooms, except;
+  std::string packet;  // msgpack of the packet's data array
+  // offset: the log id as a decimal string; error: empty on success.
+  std::function<void(const std::string& offset, const std::string& error)> done;
+};
+
 struct OutMessage {
   std::string channel;
   std::string payload;        // JSON text, or msgpack bytes when `attachment`
   std::string header_prefix;  // attachment only: the notification's JSON up to the row id
   bool attachment = false;
+  std::unique_ptr<LogRecord> log;  // logged: the inline JSON ends with ,"offset":" (id and "} follow)
 };
 
 // Messages with binary content, or whose JSON is >= threshold bytes (or would not fit in a
 // notification), go to the attachment table.
-void encode_message(const Value& message, bool has_binary, size_t threshold, OutMessage& out);
+// With `logged`, room is kept for the offset the notification will carry.
+void encode_message(const Value& message, bool has_binary, size_t threshold, OutMessage& out, bool logged = false);
 
 }  // namespace pgadapter

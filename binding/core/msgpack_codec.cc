@@ -142,8 +142,10 @@ class Builder : public msgpack::null_visitor {
     return put_number(u <= static_cast<uint64_t>(kMaxSafe) ? Value::int_of(static_cast<int64_t>(u))
                                                          : Value::double_of(static_cast<double>(u)));
   }
+  // msgpack-cxx calls this for every signed format (int8..int64), whatever the sign.
   bool visit_negative_integer(int64_t i) {
-    return put_number(i >= -static_cast<int64_t>(kMaxSafe) ? Value::int_of(i)
+    const auto safe = static_cast<int64_t>(kMaxSafe);
+    return put_number(i >= -safe && i <= safe ? Value::int_of(i)
                                                           : Value::double_of(static_cast<double>(i)));
   }
   bool visit_float32(float f) { return put_number(number_value(f)); }

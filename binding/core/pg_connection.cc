@@ -172,6 +172,18 @@ void PgConnection::handle_ready_io(int status, int events) {
       pump();
       continue;
     }
+    // Notifications that came before this result in the stream are handed over before it: libpq
+    // parses lazily, so what it holds now preceded the result (PostgreSQL 14+ also sends some
+    // between the result and ReadyForQuery: those come after). Recovery relies on this order.
+    deliver_notifications();
+    if (alive.expired()) {
+      PQclear(r);
+      return;
+    }
+    if (state_ != State::Ready) {
+      PQclear(r);
+      break;
+    }
     // Keep the first error, else the last result.
     if (!result_ || PQresultStatus(result_.get()) != PGRES_FATAL_ERROR) {
       result_.reset(r);

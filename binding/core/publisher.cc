@@ -45,7 +45,9 @@ std::vector<Query> Publisher::setup_queries() const {
 void Publisher::pump() {
   if (busy_ || queue_.empty() || !conn_.ready()) return;
   if (hooks_.can_send && !hooks_.can_send(queue_.front().channel)) return;
-  if (queue_.front().attachment) {
+  if (queue_.front().log) {
+    send_logged();
+  } else if (queue_.front().attachment) {
     send_attachments();
   } else {
     send_batch();
@@ -57,7 +59,7 @@ void Publisher::send_attachments() {
   std::vector<const std::string*> payloads, channels, headers;
   size_t bytes = 0;
   for (const OutMessage& m : queue_) {
-    if (!m.attachment || payloads.size() >= kMaxBatchMessages || bytes >= kMaxBatchBytes) break;
+    if (!m.attachment || m.log || payloads.size() >= kMaxBatchMessages || bytes >= kMaxBatchBytes) break;
     if (!payloads.empty() && hooks_.can_send && !hooks_.can_send(m.channel)) break;
     payloads.push_back(&m.payload);
     channels.push_back(&m.channel);
@@ -78,6 +80,42 @@ void Publisher::send_attachments() {
   conn_.enqueue(std::move(q));
 }
 
+// A recoverable broadcast: logged with its offset and announced by one statement (see sql.h).
+void Publisher::send_logged() {
+  OutMessage& m = queue_.front();
+  const LogRecord& log = *m.log;
+  std::vector<const std::string*> rooms, except;
+  for (const auto& r : log.rooms) rooms.push_back(&r);
+  for (const auto& r : log.except) except.push_back(&r);
+  Query q;
+  q.sql = sql::log_and_notify(log_table_, table_, m.attachment);
+  q.params.resize(m.attachment ? 10 : 8);
+  q.params[0] = log_table_;
+  q.params[1] = log.uid;
+  q.params[2] = log.nsp;
+  sql::append_binary_array(sql::kTextOid, rooms, q.params[3]);
+  sql::append_binary_array(sql::kTextOid, except, q.params[4]);
+  q.params[5] = log.packet;
+  q.params[6] = m.channel;
+  q.params[7] = m.attachment ? m.header_prefix : m.payload;
+  q.param_formats = {0, 0, 0, 1, 1, 1, 0, 0};
+  if (m.attachment) {
+    q.params[8] = m.payload;
+    q.params[9] = table_;
+    q.param_formats.push_back(1);
+    q.param_formats.push_back(0);
+  }
+  auto done = std::move(m.log->done);
+  q.done = [this, done = std::move(done)](PGresult* res, const std::string& error) {
+    std::string offset;
+    if (error.empty() && res != nullptr && PQntuples(res) == 1) offset = PQgetvalue(res, 0, 0);
+    if (done) done(offset, error.empty() && offset.empty() ? "no offset returned" : error);
+    finish(1, error);
+  };
+  busy_ = true;
+  conn_.enqueue(std::move(q));
+}
+
 void Publisher::send_batch() {
   // Take the longest run of small messages that may share one transaction. PostgreSQL folds
   // identical notifications of one transaction into one, so a repeated (channel, payload)
@@ -86,7 +124,7 @@ void Publisher::send_batch() {
   std::vector<const std::string*> channels, payloads;
   size_t bytes = 0;
   for (const OutMessage& m : queue_) {
-    if (m.attachment || channels.size() >= kMaxBatchMessages || bytes >= kMaxBatchBytes) break;
+    if (m.attachment || m.log || channels.size() >= kMaxBatchMessages || bytes >= kMaxBatchBytes) break;
     if (!channels.empty() && hooks_.can_send && !hooks_.can_send(m.channel)) break;
     if (!seen.emplace(m.channel, m.payload).second) break;
     channels.push_back(&m.channel);

@@ -27,12 +27,14 @@ class Publisher {
   // Statements to run first on each new connection.
   std::vector<Query> setup_queries() const;
   void set_table(std::string quoted_table) { table_ = std::move(quoted_table); }
+  void set_log_table(std::string quoted_table) { log_table_ = std::move(quoted_table); }
   void pump();
   bool drained() const { return queue_.empty() && !busy_; }
   size_t size() const { return queue_.size(); }
 
  private:
   void send_attachments();
+  void send_logged();
   void send_batch();
   void finish(size_t count, const std::string& error);
 
@@ -40,6 +42,7 @@ class Publisher {
   size_t max_queue_;
   Hooks hooks_;
   std::string table_;
+  std::string log_table_;
   std::deque<OutMessage> queue_;
   bool busy_ = false;
 };

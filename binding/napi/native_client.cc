@@ -1,5 +1,6 @@
 #include "napi/native_client.h"
 
+#include "core/msgpack_codec.h"
 #include "napi/js_value.h"
 
 namespace pgadapter::napi {
@@ -14,6 +15,14 @@ uint32_t get_uint(const Napi::Object& o, const char* key, uint32_t fallback) {
 std::string get_string(const Napi::Object& o, const char* key, const std::string& fallback) {
   Napi::Value v = o.Get(key);
   return v.IsString() ? v.As<Napi::String>().Utf8Value() : fallback;
+}
+
+std::vector<std::string> string_list(const Napi::Value& v) {
+  std::vector<std::string> out;
+  if (!v.IsArray()) return out;
+  Napi::Array a = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); ++i) out.push_back(a.Get(i).ToString().Utf8Value());
+  return out;
 }
 
 Napi::Function get_function(const Napi::Object& o, const char* key) {
@@ -32,6 +41,10 @@ void NativeClient::Init(Napi::Env env, Napi::Object exports) {
                                         InstanceMethod<&NativeClient::Unlisten>("unlisten"),
                                         InstanceMethod<&NativeClient::Publish>("publish"),
                                         InstanceMethod<&NativeClient::Close>("close"),
+                                        InstanceMethod<&NativeClient::EnableRecovery>("enableRecovery"),
+                                        InstanceMethod<&NativeClient::PublishLogged>("publishLogged"),
+                                        InstanceMethod<&NativeClient::PersistSession>("persistSession"),
+                                        InstanceMethod<&NativeClient::RestoreSession>("restoreSession"),
                                     });
   exports.Set("NativeClient", ctor);
 }
@@ -53,6 +66,8 @@ NativeClient::NativeClient(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Na
   options.create_table = o.Get("createTable").ToBoolean();
   options.listen = !o.Has("listen") || o.Get("listen").ToBoolean();
   options.reconnect.weak = o.Get("weak").ToBoolean();
+  options.log_table = get_string(o, "logTableName", options.log_table);
+  options.session_table = get_string(o, "sessionTableName", options.session_table);
   if (o.Get("reconnect").IsObject()) {
     Napi::Object r = o.Get("reconnect").As<Napi::Object>();
     options.reconnect.initial_delay_ms = get_uint(r, "initialDelay", options.reconnect.initial_delay_ms);
@@ -135,10 +150,111 @@ Napi::Value NativeClient::Close(const Napi::CallbackInfo& info) {
   return deferred->Promise();
 }
 
+void NativeClient::Settle(const std::function<void(Napi::Env)>& fn) {
+  Napi::Env env = Env();
+  Napi::HandleScope scope(env);
+  if (async_context_) {
+    Napi::CallbackScope callback_scope(env, *async_context_);
+    fn(env);
+  } else {
+    fn(env);
+  }
+}
+
+// enableRecovery(maxDisconnectionDurationMs)
+Napi::Value NativeClient::EnableRecovery(const Napi::CallbackInfo& info) {
+  client_->enable_recovery(info[0].As<Napi::Number>().Uint32Value());
+  return info.Env().Undefined();
+}
+
+// publishLogged(channel, message, { nsp, rooms, except, packetData }) -> Promise<offset string>
+Napi::Value NativeClient::PublishLogged(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::string channel = info[0].As<Napi::String>().Utf8Value();
+  ToValueResult conversion;
+  const pgadapter::Value message = ToValue(env, info[1], conversion);
+  Napi::Object meta = info[2].As<Napi::Object>();
+  auto log = std::make_unique<LogRecord>();
+  log->nsp = meta.Get("nsp").ToString().Utf8Value();
+  log->rooms = string_list(meta.Get("rooms"));
+  log->except = string_list(meta.Get("except"));
+  ToValueResult packet_info;
+  encode_msgpack(ToValue(env, meta.Get("packetData"), packet_info), log->packet);
+  auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
+  log->done = [this, deferred](const std::string& offset, const std::string& error) {
+    Settle([&](Napi::Env e) {
+      if (error.empty()) {
+        deferred->Resolve(Napi::String::New(e, offset));
+      } else {
+        deferred->Reject(Napi::Error::New(e, "failed to publish: " + error).Value());
+      }
+    });
+  };
+  const std::string dropped = client_->publish_logged(channel, message, conversion.has_binary, std::move(log));
+  if (!dropped.empty()) {
+    Napi::Error err = Napi::Error::New(env, dropped);
+    err.Set("code", Napi::String::New(env, "PUBLISH_DROPPED"));
+    deferred->Reject(err.Value());
+  }
+  return deferred->Promise();
+}
+
+// persistSession(pid, sid, nsp, rooms, data) -> Promise<void>
+Napi::Value NativeClient::PersistSession(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ToValueResult data_info;
+  const pgadapter::Value data = ToValue(env, info[4], data_info);
+  auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
+  client_->persist_session(info[0].ToString().Utf8Value(), info[1].ToString().Utf8Value(),
+                           info[2].ToString().Utf8Value(), string_list(info[3]), data,
+                           [this, deferred](const std::string& error) {
+                             Settle([&](Napi::Env e) {
+                               if (error.empty()) deferred->Resolve(e.Undefined());
+                               else deferred->Reject(Napi::Error::New(e, "cannot persist the session: " + error).Value());
+                             });
+                           });
+  return deferred->Promise();
+}
+
+// restoreSession(pid, nsp, offset) -> Promise<null | { snapshotMax, baseline, sid, rooms, data, packets }>
+Napi::Value NativeClient::RestoreSession(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
+  client_->restore_session(
+      info[0].ToString().Utf8Value(), info[1].ToString().Utf8Value(), info[2].ToString().Utf8Value(),
+      [this, deferred](bool found, RestoredSession session, const std::string& error) {
+        Settle([&](Napi::Env e) {
+          if (!error.empty()) return deferred->Reject(Napi::Error::New(e, "cannot restore the session: " + error).Value());
+          if (!found) return deferred->Resolve(e.Null());
+          Napi::Object out = Napi::Object::New(e);
+          out.Set("snapshotMax", Napi::Number::New(e, static_cast<double>(session.snapshot_max)));
+          out.Set("baseline", Napi::Number::New(e, static_cast<double>(session.baseline)));
+          out.Set("sid", Napi::String::New(e, session.sid));
+          out.Set("rooms", FromValue(e, session.rooms));
+          out.Set("data", FromValue(e, session.data));
+          // [offset, data, offset, data, ...]
+          Napi::Array packets = Napi::Array::New(e, session.packets.size() * 2);
+          uint32_t k = 0;
+          for (const auto& [id, data] : session.packets) {
+            packets.Set(k++, Napi::Number::New(e, static_cast<double>(id)));
+            packets.Set(k++, FromValue(e, data));
+          }
+          out.Set("packets", packets);
+          deferred->Resolve(out);
+        });
+      });
+  return deferred->Promise();
+}
+
 void NativeClient::Released() {
   // Closed: no callback can come any more. Destroying the async context now (not at GC) tells
   // async_hooks, and Jest's open-handle check, that this resource is gone.
   async_context_.reset();
+  // The callbacks reach back to the JS objects that hold this client: drop them, or a closed
+  // adapter (and whatever its errorHandler captures) could never be collected.
+  get_params_.Reset();
+  on_messages_.Reset();
+  on_error_.Reset();
   if (referenced_) {
     referenced_ = false;
     Unref();
@@ -146,7 +262,7 @@ void NativeClient::Released() {
 }
 
 void NativeClient::CallJs(const Napi::FunctionReference& fn, const std::initializer_list<napi_value>& args) {
-  if (!async_context_) return;  // closed
+  if (!async_context_ || fn.IsEmpty()) return;  // closed
   Napi::Env env = Env();
   try {
     fn.MakeCallback(Value(), args, *async_context_);
@@ -154,7 +270,9 @@ void NativeClient::CallJs(const Napi::FunctionReference& fn, const std::initiali
     // The JS side guards its own callbacks; anything that still escapes must not reach the loop.
     try {
       Napi::Value err = e.Value();
-      on_error_.MakeCallback(Value(), {err, Napi::String::New(env, "CALLBACK_FAILED")}, *async_context_);
+      if (!on_error_.IsEmpty()) {
+        on_error_.MakeCallback(Value(), {err, Napi::String::New(env, "CALLBACK_FAILED")}, *async_context_);
+      }
     } catch (const Napi::Error&) {
     }
   }

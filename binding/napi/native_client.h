@@ -26,6 +26,12 @@ class NativeClient : public Napi::ObjectWrap<NativeClient>, public ClientSink {
   Napi::Value Unlisten(const Napi::CallbackInfo& info);
   Napi::Value Publish(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value EnableRecovery(const Napi::CallbackInfo& info);
+  Napi::Value PublishLogged(const Napi::CallbackInfo& info);
+  Napi::Value PersistSession(const Napi::CallbackInfo& info);
+  Napi::Value RestoreSession(const Napi::CallbackInfo& info);
+  // Settles a promise from a libuv callback: the callback scope runs its continuations.
+  void Settle(const std::function<void(Napi::Env)>& fn);
   void CallJs(const Napi::FunctionReference& fn, const std::initializer_list<napi_value>& args);
   void Released();
   static void OnEnvCleanup(void* arg);

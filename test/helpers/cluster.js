@@ -105,7 +105,9 @@ class Cluster {
   // channelPrefix: unique per test file, so that files never see each other's traffic.
   // namespaces: created on every server at start (the default namespace is always there).
   // adapters: optional per-server kinds, e.g. ['pure', 'native'] for a mixed cluster.
-  constructor({ channelPrefix, size = 3, namespaces = [], adapterOpts = {}, adapters = null } = {}) {
+  // serverOpts: extra Socket.IO server options (e.g. connectionStateRecovery).
+  constructor({ channelPrefix, size = 3, namespaces = [], adapterOpts = {}, adapters = null, serverOpts = {} } = {}) {
+    this.serverOpts = serverOpts;
     if (!channelPrefix) throw new Error('Cluster: channelPrefix is required (use one per test file)');
     this.adapters = adapters;
     this.size = size;
@@ -132,7 +134,10 @@ class Cluster {
     pool.on('error', () => {}); // an idle client dropped by the server must not crash the test process
     const httpServer = http.createServer();
     const kind = (this.adapters && this.adapters[index]) || ADAPTER;
-    const io = new Server(httpServer, { adapter: createAdapter(pool, { ...this.adapterOpts, ...adapterOpts }, kind) });
+    const io = new Server(httpServer, {
+      ...this.serverOpts,
+      adapter: createAdapter(pool, { ...this.adapterOpts, ...adapterOpts }, kind),
+    });
     const server = { index, io, httpServer, pool, port: 0, kind };
     for (const nsp of this.namespaces) {
       io.of(nsp).on('connection', (socket) => {

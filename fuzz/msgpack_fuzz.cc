@@ -1,0 +1,57 @@
+// libFuzzer target: the attachment decoder (decode_msgpack), then encode_msgpack on what it accepted.
+// Also checks that the output is stable: encode(decode(encode(v))) == encode(v).
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+// PGADAPTER_FUZZ_ROUNDTRIP=0 checks only for crashes and sanitizer errors, not round-trip stability.
+static const bool kRoundTrip = [] {
+  const char* e = std::getenv("PGADAPTER_FUZZ_ROUNDTRIP");
+  return e == nullptr || std::string(e) != "0";
+}();
+
+#include "core/msgpack_codec.h"
+
+static void dump(const char* what, const std::string& bytes) {
+  std::fprintf(stderr, "%s (%zu bytes):", what, bytes.size());
+  for (size_t i = 0; i < bytes.size() && i < 256; ++i) std::fprintf(stderr, " %02x", static_cast<unsigned char>(bytes[i]));
+  std::fprintf(stderr, "\n");
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string_view bytes(reinterpret_cast<const char*>(data), size);
+  pgadapter::Value v;
+  std::string error;
+  if (!pgadapter::decode_msgpack(bytes, v, error)) {
+    if (error.empty()) {
+      std::fprintf(stderr, "decode_msgpack failed without an error message\n");
+      std::abort();
+    }
+    return 0;
+  }
+  std::string out;
+  pgadapter::encode_msgpack(v, out);
+  if (!kRoundTrip) return 0;
+
+  pgadapter::Value again;
+  std::string error2;
+  if (!pgadapter::decode_msgpack(out, again, error2)) {
+    std::fprintf(stderr, "encode_msgpack produced bytes that decode_msgpack rejects: %s\n", error2.c_str());
+    dump("input", std::string(bytes));
+    dump("encoded", out);
+    std::abort();
+  }
+  std::string out2;
+  pgadapter::encode_msgpack(again, out2);
+  if (out2 != out) {
+    dump("input", std::string(bytes));
+    dump("first encoding", out);
+    dump("second encoding", out2);
+    std::fprintf(stderr, "msgpack round trip is not stable\n");
+    std::abort();
+  }
+  return 0;
+}

@@ -1,0 +1,674 @@
+'use strict';
+// Connection faults: backends killed with pg_terminate_backend (mid-flood), a PostgreSQL restart mid-flood,
+// servers started while the database is down or does not exist yet, max_connections exhausted, close() in every
+// connection state, and the bounded publish queue. For each: no crash, errors reported through errorHandler
+// (CONNECTION_LOST once per outage and connection, not a flood), the cluster heals by itself, and every message
+// published after recovery arrives exactly once.
+//
+// The shared database (DATABASE_URL) is only disturbed by killing our own backends; restarts, stops and
+// max_connections run against a separate throwaway cluster started here.
+
+const fs = require('fs');
+const net = require('net');
+const path = require('path');
+const { execFile, spawn } = require('child_process');
+const { promisify } = require('util');
+const { Client } = require('pg');
+const { Cluster, waitFor, waitForEvents, eventsOf, withTimeout } = require('./helpers/cluster');
+const { startPostgres } = require('./helpers/pg-tmp');
+
+const PREFIX = 'faults';
+const APP_NAME = 'socket.io-postgres-native';
+jest.setTimeout(120000);
+
+// Fast reconnects so that a test heals in well under a second once the database is back.
+const FAST = { reconnectInitialDelay: 50, reconnectMaxDelay: 500, connectTimeout: 5000 };
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const describeErrors = (errs) => errs.map((e) => `${e.code}: ${e.message}`).join('\n  ') || '(none)';
+const role = (err) => (/\blistening\b/.test(err.message) ? 'listening' : /\bpublishing\b/.test(err.message) ? 'publishing' : '?');
+const count = (errs, code, r) => errs.filter((e) => e.code === code && (!r || role(e) === r)).length;
+
+// ---------------------------------------------------------------------------------------------------------
+// The separate PostgreSQL cluster: stopped and started here without removing it (pg-tmp.sh `stop` deletes it).
+
+function pgBindir() {
+  if (process.env.PG_BINDIR) return process.env.PG_BINDIR;
+  if (fs.existsSync('/usr/lib/postgresql/15/bin/pg_ctl')) return '/usr/lib/postgresql/15/bin';
+  const versions = fs.existsSync('/usr/lib/postgresql') ? fs.readdirSync('/usr/lib/postgresql') : [];
+  const found = versions.sort((a, b) => Number(b) - Number(a)).map((v) => `/usr/lib/postgresql/${v}/bin`)
+    .find((d) => fs.existsSync(`${d}/pg_ctl`));
+  if (!found) throw new Error('pg_ctl not found (install postgresql-15 or set PG_BINDIR)');
+  return found;
+}
+const AS = process.getuid && process.getuid() === 0 ? ['runuser', '-u', 'postgres', '--'] : [];
+// An ASan run preloads libasan: PostgreSQL must not inherit it.
+const PG_ENV = Object.fromEntries(
+  Object.entries(process.env).filter(([k]) => !['LD_PRELOAD', 'ASAN_OPTIONS', 'LSAN_OPTIONS'].includes(k)),
+);
+async function pgCtl(pg, args) {
+  const [file, ...rest] = [...AS, path.join(pgBindir(), 'pg_ctl'), '-D', `${pg.dir}/data`, ...args];
+  await promisify(execFile)(file, rest, { env: PG_ENV });
+}
+const pgStop = (pg) => pgCtl(pg, ['-m', 'fast', '-w', 'stop']);
+const pgStart = (pg, { maxConnections = 300 } = {}) =>
+  pgCtl(pg, ['-l', `${pg.dir}/server.log`, '-w', '-t', '30', '-o',
+    `-p ${pg.port} -k ${pg.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off ` +
+    `-c full_page_writes=off -c max_connections=${maxConnections}`, 'start']);
+
+// ---------------------------------------------------------------------------------------------------------
+// Servers: the shared Cluster helper, pointed at a given database (it reads DATABASE_URL when a server starts).
+
+async function addServerOn(cluster, url, adapterOpts) {
+  const saved = process.env.DATABASE_URL;
+  process.env.DATABASE_URL = url;
+  try {
+    return await cluster.addServer(adapterOpts);
+  } finally {
+    process.env.DATABASE_URL = saved;
+  }
+}
+
+// Starts `n` servers on `url`, each with its errors collected in errors[i], and one client on each
+// (clients[i] on server i). Waits for the cluster only when `ready`.
+async function startServers(url, n, adapterOpts = {}, { ready = true } = {}) {
+  const cluster = new Cluster({ channelPrefix: PREFIX, size: 0, adapterOpts: { ...FAST, ...adapterOpts } });
+  const errors = [];
+  for (let i = 0; i < n; i++) await addServer(cluster, errors, url);
+  if (ready) await cluster.waitReady();
+  const clients = await cluster.connectOnEach();
+  return { cluster, errors, clients };
+}
+
+async function addServer(cluster, errors, url, adapterOpts = {}) {
+  const errs = [];
+  errors.push(errs);
+  return addServerOn(cluster, url, { errorHandler: (err) => errs.push(err), ...adapterOpts });
+}
+
+// How many times `client` received event 'm' with each id.
+function countsOf(client) {
+  const counts = new Map();
+  for (const [ev, id] of client.received) if (ev === 'm') counts.set(id, (counts.get(id) || 0) + 1);
+  return counts;
+}
+
+let markSeq = 0;
+// Every server emits a marker; resolves once every client has all of them. Messages of one server reach the
+// others in publish order, so anything sent before (a duplicate, say) has arrived by then.
+async function barrierAll(cluster, timeoutMs = 10000) {
+  const ids = cluster.servers.map((s) => {
+    const id = `mark-${++markSeq}`;
+    s.io.emit('__mark__', id);
+    return id;
+  });
+  const clients = cluster.clients.filter((c) => c.connected);
+  await waitFor(
+    () => clients.every((c) => ids.every((id) => c.received.some((e) => e[0] === '__mark__' && e[1] === id))),
+    timeoutMs,
+    'the markers of every server to reach every client',
+  );
+}
+
+// The cluster has healed when a probe from every server reaches every client. Probes are sent again every
+// 300 ms until then (a message sent while a listener is still reconnecting is lost, as documented).
+async function waitHealed(cluster, timeoutMs = 30000) {
+  const deadline = Date.now() + timeoutMs;
+  const clients = cluster.clients.filter((c) => c.connected);
+  for (let round = 0; ; round++) {
+    const tag = `probe-${++markSeq}`;
+    for (const s of cluster.servers) s.io.emit('__probe__', tag, s.index);
+    const got = () => clients.every((c) =>
+      cluster.servers.every((s) => c.received.some((e) => e[0] === '__probe__' && e[1] === tag && e[2] === s.index)));
+    const until = Date.now() + 300;
+    while (!got() && Date.now() < until) await sleep(10);
+    if (got()) return round;
+    if (Date.now() > deadline) {
+      const missing = clients.flatMap((c) => cluster.servers
+        .filter((s) => !c.received.some((e) => e[0] === '__probe__' && e[1] === tag && e[2] === s.index))
+        .map((s) => `server ${s.index} → client ${c.label}`));
+      throw new Error(`the cluster did not heal within ${timeoutMs} ms: no probe for ${missing.join(', ')}`);
+    }
+  }
+}
+
+let tagSeq = 0;
+// Every server emits `perServer` messages; every client must get each one exactly once.
+async function expectExactlyOnce(cluster, perServer = 40) {
+  const tag = `after-${++tagSeq}`;
+  const ids = [];
+  for (const s of cluster.servers) {
+    for (let i = 0; i < perServer; i++) {
+      const id = `${tag}/${s.index}/${i}`;
+      ids.push(id);
+      s.io.emit('m', id);
+    }
+  }
+  const clients = cluster.clients.filter((c) => c.connected);
+  await waitFor(
+    () => clients.every((c) => { const counts = countsOf(c); return ids.every((id) => counts.has(id)); }),
+    20000,
+    () => `every message published after recovery to reach every client; missing: ${clients.map((c) => {
+      const counts = countsOf(c);
+      return `${c.label}: ${ids.filter((id) => !counts.has(id)).length}`;
+    }).join(', ')}`,
+  );
+  await barrierAll(cluster);
+  for (const c of clients) {
+    const counts = countsOf(c);
+    const wrong = ids.filter((id) => counts.get(id) !== 1).map((id) => `${id} x${counts.get(id)}`);
+    expect({ client: c.label, notExactlyOnce: wrong }).toEqual({ client: c.label, notExactlyOnce: [] });
+  }
+}
+
+// Emits perServer messages from every server in small steps (so the flood spans a while); calls `fault`
+// once, after `faultAt` messages per server. Resolves with the fault's promise settled.
+async function flood(cluster, tag, perServer, faultAt, fault) {
+  let faultPromise = null;
+  await new Promise((resolve) => {
+    let i = 0;
+    const step = () => {
+      const end = Math.min(i + 10, perServer);
+      for (; i < end; i++) for (const s of cluster.servers) s.io.emit('m', `${tag}/${s.index}/${i}`);
+      if (!faultPromise && i >= faultAt) faultPromise = fault();
+      if (i < perServer) setTimeout(step, 3);
+      else resolve();
+    };
+    step();
+  });
+  await faultPromise;
+}
+
+// What a client got of a flood: no message twice; its own server's messages all (local delivery never waits
+// for the database). Returns, per sending server, how many of its messages this client missed.
+function checkFlood(cluster, client, tag, perServer) {
+  const counts = countsOf(client);
+  const dup = [...counts].filter(([id, n]) => id.startsWith(`${tag}/`) && n > 1).map(([id, n]) => `${id} x${n}`);
+  expect({ client: client.label, duplicates: dup }).toEqual({ client: client.label, duplicates: [] });
+  const missing = cluster.servers.map((s) => {
+    let n = 0;
+    for (let i = 0; i < perServer; i++) if (!counts.has(`${tag}/${s.index}/${i}`)) n++;
+    return n;
+  });
+  expect({ client: client.label, missedLocal: missing[client.serverIndex] })
+    .toEqual({ client: client.label, missedLocal: 0 });
+  return missing;
+}
+
+// Messages reported as not published: the sum of N in "failed to publish N messages".
+function reportedFailed(errs) {
+  return errs.filter((e) => e.code === 'PUBLISH_FAILED')
+    .reduce((sum, e) => sum + Number((/failed to publish (\d+) message/.exec(e.message) || [0, 0])[1]), 0);
+}
+
+// Waits until each server reported RECONNECTED for each of `roles`.
+async function waitReconnected(errors, roles, timeoutMs = 30000) {
+  for (const [i, errs] of errors.entries()) {
+    await waitFor(
+      () => roles.every((r) => count(errs, 'RECONNECTED', r) >= 1),
+      timeoutMs,
+      () => `server ${i} to report RECONNECTED for ${roles.join(' and ')}; it reported:\n  ${describeErrors(errs)}`,
+    );
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+describe('backends killed with pg_terminate_backend (shared database)', () => {
+  let admin; // a plain pg client: the operator
+  let watcher; // LISTENs on our channel to learn each server's publishing backend (notification sender pid)
+  const publisherPid = new Map(); // adapter uid -> pid of its latest publishing backend
+  let ctx;
+
+  beforeAll(async () => {
+    admin = new Client({ connectionString: process.env.DATABASE_URL });
+    await admin.connect();
+  });
+  afterAll(async () => {
+    if (admin) await admin.end();
+  });
+  beforeEach(async () => {
+    ctx = await startServers(process.env.DATABASE_URL, 3);
+    watcher = new Client({ connectionString: process.env.DATABASE_URL });
+    await watcher.connect();
+    watcher.on('notification', (msg) => {
+      try {
+        const { uid } = JSON.parse(msg.payload);
+        if (uid) publisherPid.set(uid, msg.processId);
+      } catch (_) { /* not ours */ }
+    });
+    await watcher.query(`LISTEN "${ctx.cluster.adapterOpts.channelPrefix}#/"`);
+  });
+  afterEach(async () => {
+    if (watcher) await watcher.end();
+    watcher = null;
+    if (ctx) await ctx.cluster.close();
+    ctx = null;
+  });
+
+  const uids = () => ctx.cluster.servers.map((s) => s.io.of('/').adapter.uid);
+
+  async function publishingPids() {
+    await waitFor(() => uids().every((u) => publisherPid.has(u)), 10000, 'a heartbeat from every server');
+    return uids().map((u) => publisherPid.get(u));
+  }
+
+  async function listeningPids() {
+    const publishers = await publishingPids();
+    const { rows } = await admin.query(
+      'SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND pid <> ALL($2::int[])',
+      [APP_NAME, publishers],
+    );
+    return rows.map((r) => r.pid);
+  }
+
+  async function terminate(pids) {
+    const { rows } = await admin.query('SELECT pg_terminate_backend(pid) AS ok FROM unnest($1::int[]) AS pid', [pids]);
+    return rows.filter((r) => r.ok).length;
+  }
+
+  test('the LISTEN backends, killed mid-flood: reported once, re-LISTEN, exactly once after recovery', async () => {
+    const { cluster, errors, clients } = ctx;
+    const listeners = await listeningPids();
+    expect(listeners.length).toBeGreaterThanOrEqual(3);
+    const PER = 600;
+    let killed = 0;
+    await flood(cluster, 'flood-listen', PER, 200, async () => {
+      killed = await terminate(listeners);
+    });
+    expect(killed).toBeGreaterThanOrEqual(3);
+
+    await waitReconnected(errors, ['listening']);
+    await waitHealed(cluster);
+    for (const c of clients) checkFlood(cluster, c, 'flood-listen', PER);
+    await expectExactlyOnce(cluster);
+
+    for (const errs of errors) {
+      expect(count(errs, 'CONNECTION_LOST', 'listening')).toBe(1);
+      expect(count(errs, 'RECONNECTED', 'listening')).toBe(1);
+      // The publishing connections were not touched, and nothing else went wrong.
+      expect(describeErrors(errs.filter((e) => !['CONNECTION_LOST', 'RECONNECTED'].includes(e.code) || role(e) !== 'listening')))
+        .toBe('(none)');
+    }
+  });
+
+  test('the publishing backends, killed mid-flood: reported once, nothing lost unreported, exactly once after', async () => {
+    const { cluster, errors, clients } = ctx;
+    const publishers = await publishingPids();
+    const PER = 600;
+    let killed = 0;
+    await flood(cluster, 'flood-pub', PER, 200, async () => {
+      killed = await terminate(publishers);
+    });
+    expect(killed).toBe(3);
+
+    await waitReconnected(errors, ['publishing']);
+    await waitHealed(cluster);
+    await barrierAll(cluster);
+    for (const c of clients) {
+      const missing = checkFlood(cluster, c, 'flood-pub', PER);
+      // Listeners stayed up: a message can only be missing if its publish was reported as failed.
+      for (const s of cluster.servers) {
+        expect({ from: s.index, to: c.label, missing: missing[s.index] <= reportedFailed(errors[s.index]) })
+          .toEqual({ from: s.index, to: c.label, missing: true });
+      }
+    }
+    await expectExactlyOnce(cluster);
+
+    for (const errs of errors) {
+      expect(count(errs, 'CONNECTION_LOST', 'publishing')).toBe(1);
+      expect(count(errs, 'RECONNECTED', 'publishing')).toBe(1);
+      expect(count(errs, 'PUBLISH_FAILED')).toBeLessThanOrEqual(1); // the one command in flight, if any
+      expect(describeErrors(errs.filter((e) => !['CONNECTION_LOST', 'RECONNECTED', 'PUBLISH_FAILED'].includes(e.code)
+        || (e.code !== 'PUBLISH_FAILED' && role(e) !== 'publishing')))).toBe('(none)');
+    }
+  });
+
+  test('every backend of one server killed repeatedly: it rejoins every time', async () => {
+    const { cluster, errors } = ctx;
+    for (let round = 1; round <= 3; round++) {
+      const pub = (await publishingPids())[1];
+      const all = await listeningPids();
+      // Server 1's listener is not known by pid: kill every listener, and server 1's publisher.
+      await terminate([pub, ...all]);
+      await waitFor(() => count(errors[1], 'RECONNECTED', 'publishing') >= round &&
+        errors.every((errs) => count(errs, 'RECONNECTED', 'listening') >= round), 30000,
+      () => `round ${round}: every server to reconnect; server 1 reported:\n  ${describeErrors(errors[1])}`);
+      await waitHealed(cluster);
+      await expectExactlyOnce(cluster, 10);
+    }
+    expect(count(errors[1], 'CONNECTION_LOST', 'publishing')).toBe(3);
+    expect(count(errors[1], 'CONNECTION_LOST', 'listening')).toBe(3);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------
+
+describe('a separate PostgreSQL cluster that is restarted, stopped and exhausted', () => {
+  let pg;
+  beforeAll(() => {
+    pg = startPostgres();
+  });
+  afterAll(() => {
+    if (pg) pg.stop();
+  });
+
+  // Runs `fn`, then makes sure the separate cluster runs again with its normal settings.
+  async function withDatabaseRestored(fn) {
+    try {
+      await fn();
+    } finally {
+      await pgStop(pg).catch(() => {});
+      await pgStart(pg);
+    }
+  }
+
+  test('PostgreSQL restarted mid-flood (down ~1.5 s): one CONNECTION_LOST per connection, heals, exactly once', async () => {
+    await withDatabaseRestored(async () => {
+      const { cluster, errors, clients } = await startServers(pg.url, 3);
+      try {
+        const PER = 600;
+        await flood(cluster, 'flood-restart', PER, 150, async () => {
+          await pgStop(pg);
+          await sleep(1500); // several reconnect attempts fail meanwhile
+          await pgStart(pg);
+        });
+        await waitReconnected(errors, ['publishing', 'listening']);
+        await waitHealed(cluster);
+        for (const c of clients) checkFlood(cluster, c, 'flood-restart', PER);
+        await expectExactlyOnce(cluster);
+        for (const [i, errs] of errors.entries()) {
+          for (const r of ['publishing', 'listening']) {
+            expect({ server: i, role: r, lost: count(errs, 'CONNECTION_LOST', r), back: count(errs, 'RECONNECTED', r) })
+              .toEqual({ server: i, role: r, lost: 1, back: 1 });
+          }
+          const other = errs.filter((e) => !['CONNECTION_LOST', 'RECONNECTED', 'PUBLISH_FAILED'].includes(e.code));
+          expect(describeErrors(other)).toBe('(none)');
+        }
+      } finally {
+        await cluster.close();
+      }
+    });
+  });
+
+  test('servers started while the database is down serve local clients, then join the cluster when it appears', async () => {
+    await withDatabaseRestored(async () => {
+      await pgStop(pg);
+      const { cluster, errors, clients } = await startServers(pg.url, 2, {}, { ready: false });
+      try {
+        // Both connections of both servers fail, reported once each however many attempts fail.
+        for (const errs of errors) {
+          await waitFor(() => count(errs, 'CONNECTION_LOST', 'publishing') && count(errs, 'CONNECTION_LOST', 'listening'),
+            10000, () => `CONNECTION_LOST for both connections; got:\n  ${describeErrors(errs)}`);
+        }
+        // Local clients are served meanwhile.
+        cluster.servers[0].io.emit('local', 'a');
+        cluster.servers[1].io.emit('local', 'b');
+        expect(await waitForEvents(clients[0], 'local')).toEqual([['a']]);
+        expect(await waitForEvents(clients[1], 'local')).toEqual([['b']]);
+        await sleep(1500); // let more attempts fail
+        for (const errs of errors) {
+          expect(count(errs, 'CONNECTION_LOST')).toBe(2);
+          expect(count(errs, 'RECONNECTED')).toBe(0);
+          expect(describeErrors(errs.filter((e) => e.code !== 'CONNECTION_LOST' && e.code !== 'PUBLISH_DROPPED'))).toBe('(none)');
+        }
+
+        await pgStart(pg);
+        await waitReconnected(errors, ['publishing', 'listening']);
+        await cluster.waitReady();
+        await waitHealed(cluster);
+        await expectExactlyOnce(cluster);
+        for (const errs of errors) expect(count(errs, 'CONNECTION_LOST')).toBe(2);
+      } finally {
+        await cluster.close();
+      }
+    });
+  });
+
+  test('servers started before their database exists join once it is created', async () => {
+    const dbname = `late_db_${process.pid}`;
+    const url = pg.url.replace(/\/[^/]*$/, `/${dbname}`);
+    const admin = new Client({ connectionString: pg.url });
+    await admin.connect();
+    try {
+      const { cluster, errors } = await startServers(url, 2, { createTable: true }, { ready: false });
+      try {
+        for (const errs of errors) {
+          await waitFor(() => count(errs, 'CONNECTION_LOST') === 2, 10000,
+            () => `CONNECTION_LOST for both connections; got:\n  ${describeErrors(errs)}`);
+          expect(errs[0].message).toMatch(/does not exist/);
+        }
+        await admin.query(`CREATE DATABASE ${dbname}`);
+        await waitReconnected(errors, ['publishing', 'listening']);
+        await cluster.waitReady();
+        await waitHealed(cluster);
+        await expectExactlyOnce(cluster);
+        // createTable made the attachment table on connect: binary messages work too.
+        cluster.servers[0].io.emit('bin', Buffer.from([1, 2, 3]));
+        const onB = cluster.clients[1];
+        await waitFor(() => eventsOf(onB, 'bin').length === 1, 10000, 'a binary broadcast from A on B');
+        expect([...eventsOf(onB, 'bin')[0][0]]).toEqual([1, 2, 3]);
+        for (const errs of errors) expect(count(errs, 'CONNECTION_LOST')).toBe(2);
+      } finally {
+        await cluster.close();
+      }
+    } finally {
+      await admin.end();
+    }
+  });
+
+  test('max_connections exhausted: a server started then serves locally, reports once, and joins when freed', async () => {
+    await withDatabaseRestored(async () => {
+      await pgStop(pg);
+      await pgStart(pg, { maxConnections: 20 });
+      const cluster = new Cluster({ channelPrefix: PREFIX, size: 0, adapterOpts: FAST });
+      const errors = [];
+      const hogs = [];
+      try {
+        await addServer(cluster, errors, pg.url); // A: connected before the exhaustion
+        const onA = await cluster.connect(0);
+        const probe = new Client({ connectionString: pg.url });
+        await probe.connect();
+        try {
+          await waitFor(async () => (await probe.query(
+            'SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1', [APP_NAME])).rows[0].n === 2,
+          10000, 'both connections of server A');
+        } finally {
+          await probe.end();
+        }
+
+        let refusal;
+        for (let i = 0; i < 100 && !refusal; i++) {
+          const c = new Client({ connectionString: pg.url });
+          c.on('error', () => {});
+          try {
+            await c.connect();
+            hogs.push(c);
+          } catch (err) {
+            refusal = err;
+          }
+        }
+        expect(refusal && refusal.message).toMatch(/too many clients/);
+
+        await addServer(cluster, errors, pg.url); // B: started while PostgreSQL refuses connections
+        const onB = await cluster.connect(1);
+        await waitFor(() => count(errors[1], 'CONNECTION_LOST') === 2, 10000,
+          () => `CONNECTION_LOST for both of B's connections; got:\n  ${describeErrors(errors[1])}`);
+        expect(errors[1].filter((e) => e.code === 'CONNECTION_LOST').map((e) => e.message))
+          .toEqual([expect.stringMatching(/too many clients/), expect.stringMatching(/too many clients/)]);
+        cluster.servers[1].io.emit('local', 'b');
+        expect(await waitForEvents(onB, 'local')).toEqual([['b']]);
+        await sleep(1500); // more attempts fail meanwhile
+        expect(count(errors[1], 'CONNECTION_LOST')).toBe(2);
+
+        await Promise.all(hogs.splice(0).map((c) => c.end()));
+        await waitReconnected([errors[1]], ['publishing', 'listening']);
+        await cluster.waitReady();
+        await waitHealed(cluster);
+        await expectExactlyOnce(cluster);
+        expect(describeErrors(errors[0])).toBe('(none)'); // A never noticed
+        expect(count(errors[1], 'CONNECTION_LOST')).toBe(2);
+        expect(onA.connected).toBe(true);
+      } finally {
+        await Promise.all(hogs.map((c) => c.end().catch(() => {})));
+        await cluster.close();
+      }
+    });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------
+
+// A port with nothing listening on it.
+async function deadPort() {
+  const srv = net.createServer();
+  await new Promise((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const { port } = srv.address();
+  await new Promise((resolve) => srv.close(resolve));
+  return port;
+}
+
+// A TCP server that accepts connections and never answers: libpq stays in the connecting state.
+async function silentServer() {
+  const sockets = new Set();
+  const srv = net.createServer((s) => {
+    sockets.add(s);
+    s.resume(); // read (and drop) what libpq sends, so that its FIN is seen
+    s.on('error', () => {});
+    s.on('close', () => sockets.delete(s));
+  });
+  let accepted = 0;
+  srv.on('connection', () => accepted++);
+  await new Promise((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  return {
+    port: srv.address().port,
+    accepted: () => accepted,
+    open: () => sockets.size,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => srv.close(resolve));
+    },
+  };
+}
+
+describe('while PostgreSQL is unreachable', () => {
+  test('a full publish queue drops with PUBLISH_DROPPED, and local clients still get every broadcast', async () => {
+    const url = `postgres://postgres@127.0.0.1:${await deadPort()}/postgres`;
+    const { cluster, errors, clients } = await startServers(url, 1, { maxPublishQueue: 5 }, { ready: false });
+    try {
+      const N = 50;
+      for (let i = 0; i < N; i++) cluster.servers[0].io.emit('m', `q/${i}`);
+      const got = await waitForEvents(clients[0], 'm', N);
+      expect(got.map(([id]) => id)).toEqual(Array.from({ length: N }, (_, i) => `q/${i}`));
+      const errs = errors[0];
+      await waitFor(() => count(errs, 'PUBLISH_DROPPED') >= N - 5, 5000,
+        () => `at least ${N - 5} PUBLISH_DROPPED reports; got:\n  ${describeErrors(errs)}`);
+      expect(errs.find((e) => e.code === 'PUBLISH_DROPPED').message).toMatch(/queue is full/);
+      await waitFor(() => count(errs, 'CONNECTION_LOST') === 2, 10000, 'CONNECTION_LOST for both connections');
+    } finally {
+      // close() while the database is down: must resolve, and leave no handle (jest --detectOpenHandles).
+      await withTimeout(cluster.close(), 10000, 'close() while the database is down');
+    }
+  });
+
+  test('close() while connecting (the server never answers) resolves and releases the sockets', async () => {
+    const silent = await silentServer();
+    try {
+      const url = `postgres://postgres@127.0.0.1:${silent.port}/postgres`;
+      const { cluster, errors } = await startServers(url, 2, { connectTimeout: 60000 }, { ready: false });
+      await waitFor(() => silent.open() === 4, 10000, () => `4 connections to the silent server (got ${silent.open()})`);
+      await withTimeout(cluster.close(), 10000, 'close() while connecting');
+      await waitFor(() => silent.open() === 0, 5000, () => `the adapter to close its sockets (${silent.open()} open)`);
+      expect(errors.flat().filter((e) => e.code === 'CONNECTION_LOST')).toEqual([]);
+    } finally {
+      await silent.close();
+    }
+  });
+
+  test('close() in the middle of a reconnect backoff resolves at once', async () => {
+    const url = `postgres://postgres@127.0.0.1:${await deadPort()}/postgres`;
+    const { cluster, errors } = await startServers(url, 1,
+      { reconnectInitialDelay: 60000, reconnectMaxDelay: 60000 }, { ready: false });
+    await waitFor(() => count(errors[0], 'CONNECTION_LOST') === 2, 10000, 'CONNECTION_LOST for both connections');
+    await withTimeout(cluster.close(), 10000, 'close() during the backoff');
+  });
+
+  test('a closed adapter is garbage-collected, with what its options hold (no leak per createAdapter + close)', async () => {
+    // The user's errorHandler (and whatever it closes over) must be collectable once io.close() is done.
+    require('v8').setFlagsFromString('--expose-gc');
+    const gc = require('vm').runInNewContext('gc');
+    let collected = 0;
+    const registry = new FinalizationRegistry(() => { collected++; });
+    const url = `postgres://postgres@127.0.0.1:${await deadPort()}/postgres`;
+    const N = 10;
+    await (async () => {
+      for (let i = 0; i < N; i++) {
+        const errorHandler = () => {};
+        registry.register(errorHandler, i);
+        const cluster = new Cluster({ channelPrefix: PREFIX, size: 0, adapterOpts: FAST });
+        await addServerOn(cluster, url, { errorHandler });
+        await cluster.close();
+      }
+    })();
+    await waitFor(() => {
+      gc();
+      return collected >= N - 1; // the last one may still be on the stack
+    }, 10000, () => `the errorHandlers of ${N} closed adapters to be garbage-collected (${collected} were)`);
+  });
+
+  // The same in a child process: the user-visible property is that the process exits by itself.
+  const CHILD = `
+    const http = require('http');
+    const { Server } = require('socket.io');
+    const { createAdapter } = require(${JSON.stringify(path.join(__dirname, '..', 'lib'))});
+    const [url, when, delay] = process.argv.slice(1);
+    const codes = [];
+    let closing = false;
+    const httpServer = http.createServer();
+    const close = () => {
+      if (closing) return;
+      closing = true;
+      io.close(() => console.log('closed ' + JSON.stringify(codes)));
+    };
+    const io = new Server(httpServer, { adapter: createAdapter(url, {
+      reconnectInitialDelay: Number(delay), reconnectMaxDelay: Number(delay), connectTimeout: 60000, heartbeatInterval: 100,
+      errorHandler: (err) => { codes.push(err.code); if (when === 'down' && err.code === 'CONNECTION_LOST') close(); },
+    }) });
+    io.of('/other');
+    httpServer.listen(0, '127.0.0.1', () => { if (when === 'connecting') setTimeout(close, 500); });
+  `;
+
+  function runChild(args, timeoutMs = 20000) {
+    return new Promise((resolve) => {
+      const child = spawn(process.execPath, ['-e', CHILD, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d) => { out += d; });
+      child.stderr.on('data', (d) => { err += d; });
+      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+      child.on('close', (code, signal) => {
+        clearTimeout(timer);
+        resolve({ code, signal, out, err });
+      });
+    });
+  }
+
+  test('a process whose adapter is closed while the database is down (in backoff) exits by itself', async () => {
+    const url = `postgres://postgres@127.0.0.1:${await deadPort()}/postgres`;
+    const r = await runChild([url, 'down', '30000']);
+    expect({ code: r.code, signal: r.signal, stderr: r.err }).toEqual({ code: 0, signal: null, stderr: '' });
+    expect(r.out).toMatch(/^closed \[.*"CONNECTION_LOST"/);
+  });
+
+  test('a process whose adapter is closed while connecting exits by itself', async () => {
+    const silent = await silentServer();
+    try {
+      const r = await runChild([`postgres://postgres@127.0.0.1:${silent.port}/postgres`, 'connecting', '100']);
+      expect({ code: r.code, signal: r.signal, stderr: r.err }).toEqual({ code: 0, signal: null, stderr: '' });
+      expect(r.out).toMatch(/^closed \[\]/);
+      expect(silent.accepted()).toBeGreaterThanOrEqual(2);
+    } finally {
+      await silent.close();
+    }
+  });
+});

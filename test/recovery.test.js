@@ -1,0 +1,199 @@
+// Connection state recovery across servers: a client cut off from server A comes back on server C with
+// its id, its rooms and exactly the packets it missed, in order, once.
+const { Pool } = require('pg');
+const { io: ioClient } = require('socket.io-client');
+const { Cluster, waitFor, withTimeout } = require('./helpers/cluster');
+
+const TABLES = { logTableName: `csr_log_${process.pid}`, sessionTableName: `csr_sessions_${process.pid}` };
+
+// A client that stays the same Socket instance across reconnections (as in a browser), so that it sends
+// its pid and last offset; it reconnects only when told to, to the server we choose.
+async function recoverableClient(cluster, serverIndex, rooms = []) {
+  const client = ioClient(`http://127.0.0.1:${cluster.servers[serverIndex].port}`, {
+    transports: ['websocket'],
+    forceNew: true,
+    reconnection: false,
+    auth: { rooms },
+  });
+  client.got = [];
+  client.onAny((ev, payload) => client.got.push([ev, payload]));
+  await withTimeout(new Promise((r) => client.once('connect', r)), 5000, 'connect');
+  return client;
+}
+
+let pool;
+
+// Cuts the client off on the server side (a recoverable "transport close") and waits until the
+// server has stored the session.
+async function cut(cluster, client, serverIndex) {
+  const [socket] = await cluster.servers[serverIndex].io.in(client.id).fetchSockets();
+  const gone = new Promise((r) => client.once('disconnect', r));
+  // the local socket object: close its transport
+  cluster.servers[serverIndex].io.of('/').sockets.get(socket.id).conn.close();
+  await gone;
+  await waitFor(
+    async () => (await pool.query(`SELECT 1 FROM ${TABLES.sessionTableName} WHERE pid = $1`, [client._pid])).rowCount === 1,
+    5000,
+    'the session to be stored',
+  );
+}
+
+async function reconnectTo(cluster, client, serverIndex) {
+  client.io.uri = `http://127.0.0.1:${cluster.servers[serverIndex].port}`;
+  const connected = new Promise((r) => client.once('connect', r));
+  client.connect();
+  await withTimeout(connected, 5000, 'reconnect');
+}
+
+function makeCluster(duration) {
+  return new Cluster({
+    channelPrefix: 'recovery',
+    size: 3,
+    adapterOpts: { ...TABLES, createTable: true },
+    serverOpts: { connectionStateRecovery: { maxDisconnectionDuration: duration } },
+  });
+}
+
+describe('connection state recovery', () => {
+  let cluster;
+  const clients = [];
+  const track = (c) => (clients.push(c), c);
+
+  beforeAll(async () => {
+    pool = new Pool({ connectionString: process.env.DATABASE_URL, max: 2 });
+    cluster = makeCluster(60000);
+    await cluster.start();
+  });
+  afterEach(() => {
+    for (const c of clients.splice(0)) c.disconnect();
+  });
+  afterAll(async () => {
+    await cluster.close();
+    await pool.end();
+  });
+
+  test('a client cut off from A recovers on C with its id, rooms and exactly the missed packets', async () => {
+    const client = track(await recoverableClient(cluster, 0, ['r1']));
+    const [A, B, C] = cluster.servers.map((s) => s.io);
+    A.emit('before', 0);
+    await waitFor(() => client.got.length === 1, 5000, 'the first packet');
+    const id = client.id;
+
+    await cut(cluster, client, 0);
+    B.emit('missed', 1);
+    C.to('r1').emit('missed', 2);
+    B.to('r2').emit('not-for-me', 3);
+    C.except('r1').emit('not-for-me', 4);
+    B.emit('missed', 5);
+    C.emit('missed', 6);
+    // make sure every server has processed the broadcasts before the client comes back
+    await waitFor(async () => (await pool.query(`SELECT count(*)::int AS n FROM ${TABLES.logTableName} WHERE id > $1`, [client._lastOffset])).rows[0].n === 6, 5000, 'the log');
+
+    await reconnectTo(cluster, client, 2);
+    expect(client.recovered).toBe(true);
+    expect(client.id).toBe(id);
+    await waitFor(() => client.got.length >= 5, 5000, 'the missed packets');
+    C.emit('after', 7);
+    await waitFor(() => client.got.some(([ev]) => ev === 'after'), 5000, 'a live packet');
+    // B's and C's packets each in their own order (the two servers publish concurrently)
+    expect(client.got[0]).toEqual(['before', 0]);
+    expect(client.got[client.got.length - 1]).toEqual(['after', 7]);
+    const missed = client.got.slice(1, -1);
+    expect([...missed].sort((a, b) => a[1] - b[1])).toEqual([['missed', 1], ['missed', 2], ['missed', 5], ['missed', 6]]);
+    expect(missed.filter(([, n]) => n % 2 === 1)).toEqual([['missed', 1], ['missed', 5]]);
+    expect(missed.filter(([, n]) => n % 2 === 0)).toEqual([['missed', 2], ['missed', 6]]);
+    expect(C.of('/').adapter.rooms.get('r1').has(id)).toBe(true);
+  });
+
+  test('an unknown offset is not recovered', async () => {
+    const client = track(await recoverableClient(cluster, 0));
+    cluster.servers[1].io.emit('x', 1);
+    await waitFor(() => client.got.length === 1, 5000, 'a packet');
+    const id = client.id;
+    await cut(cluster, client, 0);
+    client._lastOffset = '999999999999';
+    await reconnectTo(cluster, client, 1);
+    expect(client.recovered).toBe(false);
+    expect(client.id).not.toBe(id);
+  });
+
+  test('a session restores once: a second restore of it fails', async () => {
+    const client = track(await recoverableClient(cluster, 0));
+    cluster.servers[2].io.emit('x', 1);
+    await waitFor(() => client.got.length === 1, 5000, 'a packet');
+    await cut(cluster, client, 0);
+    const { _pid: pid, _lastOffset: offset } = client;
+    await reconnectTo(cluster, client, 1);
+    expect(client.recovered).toBe(true);
+
+    const copy = track(ioClient(`http://127.0.0.1:${cluster.servers[2].port}`, {
+      transports: ['websocket'], forceNew: true, reconnection: false, auth: { pid, offset },
+    }));
+    await withTimeout(new Promise((r) => copy.once('connect', r)), 5000, 'connect');
+    expect(copy.recovered).toBe(false);
+    expect(copy.id).not.toBe(client.id);
+  });
+
+  test('two servers broadcasting while a client flaps between servers 100 times: nothing missed or doubled', async () => {
+    const client = track(await recoverableClient(cluster, 0));
+    const [, B, C] = cluster.servers.map((s) => s.io);
+    let sent = 0;
+    let sending = true;
+    const senders = [B, C].map((io, k) => (async () => {
+      for (let i = 0; sending; i++) {
+        io.emit('seq', `${k}-${i}`);
+        sent++;
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    })());
+    await waitFor(() => client.got.length > 0, 5000, 'the first packet');
+    let at = 0;
+    for (let flap = 0; flap < 100; flap++) {
+      await cut(cluster, client, at);
+      at = (at + 1) % 3;
+      await reconnectTo(cluster, client, at);
+      expect(client.recovered).toBe(true);
+    }
+    sending = false;
+    await Promise.all(senders);
+    await waitFor(() => client.got.length >= sent, 10000, () => `all ${sent} packets, got ${client.got.length}`);
+    const seen = client.got.map(([, p]) => p);
+    expect(new Set(seen).size).toBe(seen.length); // no duplicate
+    expect(seen.length).toBe(sent); // nothing missed
+    // per sender, in order
+    for (const k of [0, 1]) {
+      const mine = seen.filter((p) => p.startsWith(`${k}-`)).map((p) => Number(p.slice(2)));
+      expect(mine).toEqual([...mine].sort((a, b) => a - b));
+    }
+  }, 120000);
+});
+
+describe('connection state recovery: expiry', () => {
+  let cluster;
+  beforeAll(async () => {
+    pool = new Pool({ connectionString: process.env.DATABASE_URL, max: 2 });
+    cluster = makeCluster(300);
+    await cluster.start();
+  });
+  afterAll(async () => {
+    await cluster.close();
+    await pool.end();
+  });
+
+  test('an expired session is not recovered', async () => {
+    const client = await recoverableClient(cluster, 0);
+    cluster.servers[1].io.emit('x', 1);
+    await waitFor(() => client.got.length === 1, 5000, 'a packet');
+    const id = client.id;
+    await cut(cluster, client, 0);
+    await waitFor(
+      async () => (await pool.query(`SELECT 1 FROM ${TABLES.sessionTableName} WHERE pid = $1 AND expires_at < now()`, [client._pid])).rowCount === 1,
+      5000,
+      'the session to expire',
+    );
+    await reconnectTo(cluster, client, 2);
+    expect(client.recovered).toBe(false);
+    expect(client.id).not.toBe(id);
+    client.disconnect();
+  });
+});
