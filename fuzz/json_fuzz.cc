@@ -1,4 +1,4 @@
-// libFuzzer target: the notification parser (parse_json), then write_json on what it accepted.
+// libFuzzer target: the notification parsers (parse_json, parse_json_header), then write_json on what they accepted.
 // Also checks that the output is stable: write(parse(write(v))) == write(v).
 #include <cstddef>
 #include <cstdint>
@@ -19,7 +19,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
   pgadapter::Value v;
   std::string error;
-  if (!pgadapter::parse_json(text, v, error)) {
+  const bool accepted = pgadapter::parse_json(text, v, error);
+  // The listener's header parse must accept exactly what the full parse accepts.
+  pgadapter::Value header;
+  std::string header_error;
+  if (pgadapter::parse_json_header(text, header, header_error) != accepted) {
+    std::fprintf(stderr, "parse_json_header disagrees with parse_json (%d): %s\n", accepted, header_error.c_str());
+    std::abort();
+  }
+  if (!accepted) {
     if (error.empty()) {
       std::fprintf(stderr, "parse_json failed without an error message\n");
       std::abort();

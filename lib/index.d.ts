@@ -17,6 +17,9 @@ export interface PostgresAdapterError extends Error {
     | "CLEANUP_FAILED"
     | "CREATE_TABLE_FAILED"
     | "MESSAGE_FAILED" // the adapter threw while handling a message
+    | "RECOVERY_FAILED" // a connection state recovery statement failed
+    | "IPC_FAILED" // setupPrimary could not forward to a worker
+    | "BAD_NAMESPACE" // setupPrimary: a namespace too long for a channel name
     | "CALLBACK_FAILED"
     | string;
 }
@@ -28,6 +31,10 @@ export interface PostgresAdapterOptions extends Partial<ClusterAdapterOptions> {
   channelPrefix?: string;
   /** Table of large and binary messages; may be schema-qualified ("schema.table"). @default "socket_io_attachments" */
   tableName?: string;
+  /** Connection state recovery: the log of recoverable broadcasts. @default "socket_io_log" */
+  logTableName?: string;
+  /** Connection state recovery: sessions of disconnected clients. @default "socket_io_sessions" */
+  sessionTableName?: string;
   /** Messages whose JSON is at least this many bytes go through the table. @default 8000 */
   payloadThreshold?: number;
   /** Attachment rows older than this (ms) are deleted, checked this often; 0 disables. @default 30000 */
@@ -40,7 +47,7 @@ export interface PostgresAdapterOptions extends Partial<ClusterAdapterOptions> {
   requestsTimeout?: number;
   /** Called with every error; must not throw (if it does, the error is ignored). @default logs with `debug` */
   errorHandler?: (err: PostgresAdapterError) => void;
-  /** Create the attachment table if it does not exist. @default false */
+  /** Create the attachment table (and the recovery tables when recovery is on) if missing. @default false */
   createTable?: boolean;
   /** Messages kept while PostgreSQL is unreachable; more are dropped and reported. @default 10000 */
   maxPublishQueue?: number;
@@ -82,3 +89,59 @@ export declare function createAdapter(
   source: ConnectionSource,
   opts?: PostgresAdapterOptions,
 ): (nsp: Namespace) => PostgresAdapter;
+
+export interface EmitterOptions
+  extends Pick<
+    PostgresAdapterOptions,
+    | "channelPrefix"
+    | "tableName"
+    | "payloadThreshold"
+    | "errorHandler"
+    | "maxPublishQueue"
+    | "closeTimeout"
+    | "reconnectInitialDelay"
+    | "reconnectMaxDelay"
+    | "connectTimeout"
+    | "healthCheckInterval"
+  > {}
+
+export declare class BroadcastOperator {
+  to(room: string | string[]): BroadcastOperator;
+  in(room: string | string[]): BroadcastOperator;
+  except(room: string | string[]): BroadcastOperator;
+  compress(compress: boolean): BroadcastOperator;
+  readonly volatile: BroadcastOperator;
+  /** Throws for a reserved event name or an acknowledgement callback. */
+  emit(ev: string, ...args: any[]): true;
+  socketsJoin(rooms: string | string[]): void;
+  socketsLeave(rooms: string | string[]): void;
+  disconnectSockets(close?: boolean): void;
+}
+
+/** Publishes to the cluster from any Node.js process; the API of @socket.io/postgres-emitter. */
+export declare class Emitter {
+  constructor(source: ConnectionSource, nsp?: string, opts?: EmitterOptions);
+  readonly nsp: string;
+  readonly channel: string;
+  /** Same options and connection, another namespace. */
+  of(nsp: string): Emitter;
+  emit(ev: string, ...args: any[]): true;
+  to(room: string | string[]): BroadcastOperator;
+  in(room: string | string[]): BroadcastOperator;
+  except(room: string | string[]): BroadcastOperator;
+  compress(compress: boolean): BroadcastOperator;
+  readonly volatile: BroadcastOperator;
+  socketsJoin(rooms: string | string[]): void;
+  socketsLeave(rooms: string | string[]): void;
+  disconnectSockets(close?: boolean): void;
+  /** Acknowledgements are not supported (throws). */
+  serverSideEmit(ev: string, ...args: any[]): void;
+  /** Sends what is queued, then closes the connection shared with its of() siblings. */
+  close(): Promise<void>;
+}
+
+/** For the primary of a node:cluster whose workers use @socket.io/cluster-adapter. */
+export declare function setupPrimary(
+  source: ConnectionSource,
+  opts?: PostgresAdapterOptions,
+): { readonly nodeId: string; close(): Promise<void> };

@@ -310,6 +310,7 @@ describe('options validation', () => {
     ['uid', 42], ['uid', ''],
     ['channelPrefix', 7], ['channelPrefix', ''], ['channelPrefix', 'a\0b'],
     ['tableName', {}], ['tableName', ''],
+    ['logTableName', 5], ['logTableName', ''], ['sessionTableName', null], ['sessionTableName', ''],
     ['payloadThreshold', '8000'], ['payloadThreshold', -1], ['payloadThreshold', 1.5], ['payloadThreshold', NaN],
     ['cleanupInterval', '30000'], ['cleanupInterval', -5],
     ['heartbeatInterval', '5000'], ['heartbeatInterval', 0],

@@ -217,9 +217,9 @@ void append_utf8(uint32_t cp, std::string& out) {
 
 class Parser {
  public:
-  Parser(std::string_view text, std::string& error, size_t max_depth)
+  Parser(std::string_view text, std::string& error, size_t max_depth, bool header_only = false)
       : begin_(text.data()), p_(text.data()), end_(text.data() + text.size()),
-        error_(error), max_depth_(max_depth) {}
+        error_(error), max_depth_(max_depth), header_only_(header_only) {}
 
   bool parse(Value& out) {
     skip_ws();
@@ -321,7 +321,13 @@ class Parser {
       if (p_ >= end_ || *p_ != ':') return fail_unexpected();
       ++p_;
       skip_ws();
-      if (!parse_value(builder.slot(std::move(key)), depth)) return false;
+      if (header_only_ && depth == 1 && p_ < end_ && (*p_ == '{' || *p_ == '[')) {
+        // Header mode: nested values of the top-level object are checked, not built.
+        builder.slot(std::move(key));
+        if (!skip_value(depth)) return false;
+      } else if (!parse_value(builder.slot(std::move(key)), depth)) {
+        return false;
+      }
       key = std::string();
       skip_ws();
       if (p_ >= end_) return fail_unexpected();
@@ -329,6 +335,67 @@ class Parser {
       if (*p_ == '}') { ++p_; return true; }
       return fail_unexpected();
     }
+  }
+
+  // Validation without building (header mode): the same grammar and depth limit as parse_value.
+  bool skip_value(size_t depth) {
+    if (p_ >= end_) return fail_unexpected();
+    switch (*p_) {
+      case '{':
+      case '[': {
+        const char close = *p_ == '{' ? '}' : ']';
+        const bool object = close == '}';
+        if (depth + 1 > max_depth_) return fail("JSON nested too deeply");
+        ++p_;
+        skip_ws();
+        if (p_ < end_ && *p_ == close) { ++p_; return true; }
+        for (;;) {
+          skip_ws();
+          if (object) {
+            if (p_ >= end_ || *p_ != '"') return fail_unexpected();
+            if (!skip_string()) return false;
+            skip_ws();
+            if (p_ >= end_ || *p_ != ':') return fail_unexpected();
+            ++p_;
+            skip_ws();
+          }
+          if (!skip_value(depth + 1)) return false;
+          skip_ws();
+          if (p_ >= end_) return fail_unexpected();
+          if (*p_ == ',') { ++p_; continue; }
+          if (*p_ == close) { ++p_; return true; }
+          return fail_unexpected();
+        }
+      }
+      case '"': return skip_string();
+      case 't': return literal("true", 4);
+      case 'f': return literal("false", 5);
+      case 'n': return literal("null", 4);
+      default: {
+        if (*p_ != '-' && (*p_ < '0' || *p_ > '9')) return fail_unexpected();
+        Value scratch;
+        return parse_number(scratch);
+      }
+    }
+  }
+
+  bool skip_string() {
+    ++p_;  // opening quote
+    while (p_ < end_) {
+      const unsigned char c = static_cast<unsigned char>(*p_);
+      if (c == '"') { ++p_; return true; }
+      if (c < 0x20) return fail_unexpected();
+      if (c != '\\') { ++p_; continue; }
+      if (++p_ >= end_) break;
+      const char e = *p_++;
+      if (e == 'u') {
+        if (read_hex4() < 0) return fail("Bad Unicode escape in JSON");
+      } else if (!std::strchr("\"\\/bfnrt", e) || e == '\0') {
+        --p_;
+        return fail_unexpected();
+      }
+    }
+    return fail_unexpected();
   }
 
   // Reads 4 hex digits after "\u" at p_; -1 when malformed.
@@ -475,6 +542,7 @@ class Parser {
   const char* end_;
   std::string& error_;
   size_t max_depth_;
+  bool header_only_ = false;
 };
 
 }  // namespace
@@ -565,6 +633,12 @@ void append_json_string(std::string_view s, std::string& out) {
 }
 
 void write_json(const Value& v, std::string& out) { write_value(v, out); }
+
+bool parse_json_header(std::string_view text, Value& out, std::string& error, size_t max_depth) {
+  Parser parser(text, error, max_depth, /*header_only=*/true);
+  out = Value();
+  return parser.parse(out);
+}
 
 bool parse_json(std::string_view text, Value& out, std::string& error, size_t max_depth) {
   Parser parser(text, error, max_depth);

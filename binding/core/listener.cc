@@ -149,7 +149,7 @@ void Listener::accept(Notification& note) {
   Entry e;
   e.channel = std::move(note.channel);
   std::string error;
-  if (!parse_json(note.payload, e.message, error)) {
+  if (!parse_json_header(note.payload, e.message, error)) {
     return report("ignored a notification on " + e.channel + " that is not JSON (" + error + "): " + clip(note.payload),
                   "BAD_NOTIFICATION");
   }
