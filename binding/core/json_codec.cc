@@ -381,6 +381,18 @@ class Parser {
 
   bool skip_string() {
     ++p_;  // opening quote
+    // Fast path, for the common string without escapes: find the closing quote with memchr and
+    // check the span for backslashes and control characters in one branch-free (vectorized) pass.
+    if (const void* q = std::memchr(p_, '"', static_cast<size_t>(end_ - p_))) {
+      const auto* a = reinterpret_cast<const unsigned char*>(p_);
+      const auto* b = static_cast<const unsigned char*>(q);
+      unsigned char bad = 0;
+      for (const unsigned char* i = a; i < b; ++i) bad |= static_cast<unsigned char>((*i < 0x20) | (*i == '\\'));
+      if (!bad) {
+        p_ = static_cast<const char*>(q) + 1;
+        return true;
+      }
+    }
     while (p_ < end_) {
       const unsigned char c = static_cast<unsigned char>(*p_);
       if (c == '"') { ++p_; return true; }
