@@ -25,37 +25,42 @@ function runServer() {
       errorHandler: (err) => console.error(`[${name}] adapter error: ${err.message}`),
     }),
   });
-  io.on("connection", (socket) => socket.on("whoami", (cb) => cb(name)));
   // Another server asks over serverSideEmit; we answer with our client count.
   io.on("count", (cb) => cb({ server: name, clients: io.of("/").sockets.size }));
 
-  process.on("message", async (msg) => {
+  process.on("message", (msg) => handle(msg).catch((err) => process.send({ error: err.message })));
+  async function handle(msg) {
     if (msg.cmd === "broadcast") {
       io.emit("news", `hello from ${name}`);
     } else if (msg.cmd === "ask-clients") {
       const answers = await io.timeout(3000).emitWithAck("whoami");
       process.send({ answers });
     } else if (msg.cmd === "ask-servers") {
-      const answers = await io.timeout(3000).serverSideEmitWithAck("count");
+      const answers = await io.serverSideEmitWithAck("count"); // times out after requestsTimeout
       process.send({ answers });
     } else if (msg.cmd === "servers") {
       process.send({ servers: await io.of("/").adapter.serverCount() });
     } else if (msg.cmd === "stop") {
       io.close(() => process.exit(0));
     }
-  });
+  }
   httpServer.listen(0, "127.0.0.1", () => process.send({ port: httpServer.address().port }));
 }
 
 function request(child, cmd) {
-  return new Promise((resolve) => {
-    child.once("message", resolve);
+  return new Promise((resolve, reject) => {
+    child.once("message", (m) => (m.error ? reject(new Error(m.error)) : resolve(m)));
     child.send({ cmd });
   });
 }
 
 async function main() {
   const { io: connect } = require("socket.io-client");
+  // Never hang: a demo that cannot finish in a minute says so and exits.
+  setTimeout(() => {
+    console.error("demo: timed out");
+    process.exit(1);
+  }, 60000).unref();
   let pg = null;
   let url = process.env.DATABASE_URL;
   if (!url) {
@@ -85,6 +90,8 @@ async function main() {
     const clients = [];
     for (let i = 0; i < 3; i++) {
       const socket = connect(`http://127.0.0.1:${ports[i]}`, { transports: ["websocket"], forceNew: true });
+      // The servers ask their clients "whoami" (an acknowledgement crossing servers).
+      socket.on("whoami", (cb) => cb(`client of ${names[i]}`));
       await new Promise((r) => socket.once("connect", r));
       clients.push(socket);
     }
@@ -101,7 +108,7 @@ async function main() {
 
     console.log("\nserver B asks every client in the cluster (emitWithAck) ...");
     const fromClients = await request(servers[1], "ask-clients");
-    console.log(`server B got acks from clients of servers: ${fromClients.answers.sort().join(", ")}`);
+    console.log(`server B got acks from: ${fromClients.answers.sort().join(", ")}`);
 
     console.log("\nserver C asks the other servers (serverSideEmitWithAck) ...");
     const fromServers = await request(servers[2], "ask-servers");

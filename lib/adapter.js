@@ -3,7 +3,7 @@ const { Adapter, ClusterAdapterWithHeartbeat, MessageType } = require("socket.io
 const { randomBytes } = require("crypto");
 const { SharedClient } = require("./client");
 const { resolveOptions } = require("./options");
-const { paramsProvider } = require("./connection");
+const { paramsProvider, connectTimeoutOf } = require("./connection");
 
 const MAX_CHANNEL_BYTES = 63;
 const EVENT = 2; // socket.io-parser packet type
@@ -212,9 +212,10 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
 function createAdapter(source, userOpts) {
   const opts = resolveOptions(userOpts);
   const getParams = paramsProvider(source);
-  if (source && typeof source === "object" && source.options && source.options.connectionTimeoutMillis &&
-      (!userOpts || userOpts.connectTimeout === undefined)) {
-    opts.connectTimeout = source.options.connectionTimeoutMillis;
+  // The pool's (or config's) connectionTimeoutMillis, unless connectTimeout is given.
+  const poolTimeout = connectTimeoutOf(source);
+  if (Number.isInteger(poolTimeout) && poolTimeout > 0 && (!userOpts || userOpts.connectTimeout === undefined)) {
+    opts.connectTimeout = poolTimeout;
   }
   let client = null;
   return function (nsp) {

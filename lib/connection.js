@@ -85,9 +85,6 @@ function paramsProvider(source) {
   if (config.options) fixed.push(["options", config.options]);
   fixed.push(["application_name", config.application_name || "socket.io-postgres-native"]);
   fixed.push(["client_encoding", "UTF8"]); // our payloads are UTF-8 whatever the database's encoding
-  if (config.connectionTimeoutMillis) {
-    fixed.push(["connect_timeout", String(Math.max(1, Math.ceil(config.connectionTimeoutMillis / 1000)))]);
-  }
   sslParams(config.ssl, fixed);
   for (const kv of KEEPALIVE) fixed.push(kv);
 

@@ -184,15 +184,7 @@ void Client::enable_recovery(uint32_t max_disconnection_ms) {
 
 std::string Client::publish_logged(const std::string& channel, const Value& message, bool has_binary,
                                    std::unique_ptr<LogRecord> log) {
-  if (closing_ || closed_) return "the adapter is closed";
   if (!recovery_) return "connection state recovery is not enabled";
-  OutMessage out;
-  out.channel = channel;
-  try {
-    encode_message(message, has_binary, options_.payload_threshold, out, /*logged=*/true);
-  } catch (const std::exception& e) {
-    return std::string("cannot encode the message: ") + e.what();
-  }
   auto user_done = std::make_shared<std::function<void(const std::string&, const std::string&)>>(std::move(log->done));
   log->done = [this, user_done](const std::string& offset, const std::string& error) {
     const int64_t id = error.empty() ? std::atoll(offset.c_str()) : 0;
@@ -203,14 +195,7 @@ std::string Client::publish_logged(const std::string& channel, const Value& mess
     // Handed back (and so delivered locally) in the listener's stream order: see Listener::own_logged.
     listener_->own_logged(id, [user_done, offset] { (*user_done)(offset, ""); });
   };
-  out.log = std::move(log);
-  const bool pushed = publisher_->push(std::move(out));
-  publish_link_->conn->update_keepalive();
-  if (!pushed) {
-    return "the publish queue is full (" + std::to_string(options_.max_queue) +
-           " messages waiting for PostgreSQL): message dropped";
-  }
-  return "";
+  return enqueue(channel, message, has_binary, std::move(log));
 }
 
 void Client::persist_session(const std::string& pid, const std::string& sid, const std::string& nsp,
@@ -308,6 +293,11 @@ void Client::cleanup_recovery(PgConnection& conn) {
 }
 
 std::string Client::publish(const std::string& channel, const Value& message, bool has_binary) {
+  return enqueue(channel, message, has_binary, nullptr);
+}
+
+std::string Client::enqueue(const std::string& channel, const Value& message, bool has_binary,
+                            std::unique_ptr<LogRecord> log) {
   if (closing_ || closed_) return "the adapter is closed";
   if (channel.size() > kMaxChannelBytes) {
     return "channel name \"" + channel + "\" is " + std::to_string(channel.size()) +
@@ -316,10 +306,11 @@ std::string Client::publish(const std::string& channel, const Value& message, bo
   OutMessage out;
   out.channel = channel;
   try {
-    encode_message(message, has_binary, options_.payload_threshold, out);
+    encode_message(message, has_binary, options_.payload_threshold, out, /*logged=*/log != nullptr);
   } catch (const std::exception& e) {  // e.g. a string of 4 GiB or more: msgpack cannot hold it
     return std::string("cannot encode the message: ") + e.what();
   }
+  out.log = std::move(log);
   const bool pushed = publisher_->push(std::move(out));
   publish_link_->conn->update_keepalive();
   if (!pushed) {

@@ -81,6 +81,7 @@ class Client {
   bool quote(PGconn* conn, const std::string& name, std::string& out);
   std::vector<Query> recovery_setup(PGconn* conn);
   void cleanup_recovery(PgConnection& conn);
+  std::string enqueue(const std::string& channel, const Value& message, bool has_binary, std::unique_ptr<LogRecord> log);
   void on_cleanup_tick();
   void on_flush_deadline();
   void finish_close();
