@@ -61,6 +61,12 @@ export interface PostgresAdapterOptions extends Partial<ClusterAdapterOptions> {
   connectTimeout?: number;
   /** An idle connection is checked with a query this often (ms); 0 disables. @default 15000 */
   healthCheckInterval?: number;
+  /**
+   * A connection waiting this long (ms) for any answer to a statement or health check is dropped and
+   * reconnected (a frozen server or a black-holed network, which TCP may not notice); 0 disables.
+   * @default 10000
+   */
+  responseTimeout?: number;
 }
 
 /** What createAdapter accepts: a pg.Pool (only its options are read), a connection string, or a pg-style config. */
@@ -103,6 +109,7 @@ export interface EmitterOptions
     | "reconnectMaxDelay"
     | "connectTimeout"
     | "healthCheckInterval"
+    | "responseTimeout"
   > {}
 
 export declare class BroadcastOperator {
