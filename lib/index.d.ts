@@ -12,6 +12,7 @@ export interface PostgresAdapterError extends Error {
     | "BAD_NOTIFICATION" // a malformed notification on our channel (skipped)
     | "BAD_ATTACHMENT" // an attachment row that does not decode (skipped)
     | "ATTACHMENT_MISSING" // an attachment row that is gone (skipped)
+    | "INBOUND_OVERFLOW" // too much waits for delivery: notifications dropped until it drains
     | "ATTACHMENT_FETCH_FAILED"
     | "LISTEN_FAILED"
     | "CLEANUP_FAILED"
