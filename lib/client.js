@@ -86,10 +86,11 @@ class SharedClient {
     this.native.listen(channel);
   }
 
+  // channel: null for a refused namespace (never attached).
   async detach(channel) {
-    this.routes.delete(channel);
+    if (channel !== null) this.routes.delete(channel);
     if (this.routes.size > 0) {
-      this.native.unlisten(channel);
+      if (channel !== null) this.native.unlisten(channel);
       return;
     }
     await this.close();

@@ -19,7 +19,7 @@ export interface PostgresAdapterError extends Error {
     | "MESSAGE_FAILED" // the adapter threw while handling a message
     | "RECOVERY_FAILED" // a connection state recovery statement failed
     | "IPC_FAILED" // setupPrimary could not forward to a worker
-    | "BAD_NAMESPACE" // setupPrimary: a namespace too long for a channel name
+    | "BAD_NAMESPACE" // a namespace that cannot be a channel (over 63 bytes, NUL, lone surrogate): refused
     | "CALLBACK_FAILED"
     | string;
 }
