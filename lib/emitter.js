@@ -6,6 +6,7 @@ const { openNativeClient, publishOn, safeReport } = require("./client");
 const { resolveOptions } = require("./options");
 const { paramsProvider } = require("./connection");
 const { channelName, namespaceProblem } = require("./channel");
+const { PostgresAdapterError } = require("./errors");
 
 const EMITTER_UID = "emitter";
 const RESERVED_EVENTS = new Set(["connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"]);
@@ -49,7 +50,7 @@ class Emitter {
     const { channelPrefix } = this.shared.opts;
     this.channel = channelName(channelPrefix, this.nsp);
     const problem = namespaceProblem(channelPrefix, this.nsp);
-    if (problem !== null) throw Object.assign(new Error(problem), { code: "BAD_NAMESPACE" });
+    if (problem !== null) throw new PostgresAdapterError(problem, "BAD_NAMESPACE");
   }
 
   /** An emitter for another namespace, with the same options and connection. */
