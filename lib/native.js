@@ -41,9 +41,10 @@ function prebuiltMismatch() {
   return null;
 }
 
-function fail(code, message, cause) {
+// `reason` (not `code`: that names the adapter's runtime errors) lets scripts/install.js tell them apart.
+function fail(reason, message, cause) {
   const err = new Error(`${PKG}: ${message}`);
-  err.code = code;
+  err.reason = reason;
   if (cause) err.cause = cause;
   return err;
 }
@@ -52,8 +53,8 @@ function open(file) {
   try {
     return require(file);
   } catch (err) {
-    if (/libpq\.so/.test(err.message)) throw fail("LIBPQ_MISSING", LIBPQ_HINT, err);
-    throw fail("ADDON_LOAD_FAILED", `cannot load ${file} (${err.message.split("\n")[0]}); rebuild it with \`npm rebuild ${PKG}\``, err);
+    if (/libpq\.so/.test(err.message)) throw fail("libpq-missing", LIBPQ_HINT, err);
+    throw fail("load-failed", `cannot load ${file} (${err.message.split("\n")[0]}); rebuild it with \`npm rebuild ${PKG}\``, err);
   }
 }
 
@@ -63,7 +64,7 @@ function load() {
   const mismatch = prebuiltMismatch();
   if (!mismatch) return open(PREBUILT);
   throw fail(
-    "ADDON_MISSING",
+    "addon-missing",
     `no native addon for ${process.platform}-${process.arch} (${mismatch}, and no source build was made, ` +
       `e.g. because install scripts were skipped): run \`npm rebuild ${PKG}\` ` +
       "(it needs cmake, a C++ compiler, make or ninja, libpq-dev and libmsgpack-cxx-dev)",

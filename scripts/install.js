@@ -13,7 +13,7 @@ if (!forced) {
     process.exit(0);
   } catch (err) {
     // libpq.so.5 missing: a source build would need libpq-dev, which brings it, so say that one thing.
-    if (err.code === "LIBPQ_MISSING") {
+    if (err.reason === "libpq-missing") {
       console.error(err.message);
       process.exit(1);
     }
