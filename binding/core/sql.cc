@@ -117,8 +117,13 @@ std::string delete_expired_sessions(const std::string& table) {
   return "DELETE FROM " + table + " WHERE expires_at < now()";
 }
 
+// The payloads whose running total (in id order) passes $2 bytes come back NULL with their size:
+// the listener fetches them in a later statement. The first row always comes, however large.
 std::string fetch_attachments(const std::string& table) {
-  return "SELECT id, payload FROM " + table + " WHERE id = ANY($1::bigint[])";
+  return "SELECT id, CASE WHEN running OPERATOR(pg_catalog.<=) $2::pg_catalog.int8 OR n OPERATOR(pg_catalog.=) 1"
+         " THEN payload END, size FROM (SELECT id, payload, pg_catalog.octet_length(payload) AS size,"
+         " pg_catalog.sum(pg_catalog.octet_length(payload)) OVER w AS running, pg_catalog.row_number() OVER w AS n"
+         " FROM " + table + " WHERE id OPERATOR(pg_catalog.=) ANY($1::pg_catalog.int8[]) WINDOW w AS (ORDER BY id)) s";
 }
 
 std::string delete_older_than(const std::string& table) {

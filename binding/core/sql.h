@@ -30,7 +30,8 @@ inline constexpr const char* kNotifyManySql = "SELECT pg_notify(c, p) FROM unnes
 // Statements on the attachment table (quoted name given).
 // $1 payloads bytea[], $2 channels text[], $3 header prefixes text[], $4 the quoted table name as text.
 std::string insert_and_notify(const std::string& table);
-std::string fetch_attachments(const std::string& table);  // $1 bigint[] -> (id, payload)
+// $1 bigint[], $2 byte budget -> (id, payload or NULL when past the budget, octet_length(payload))
+std::string fetch_attachments(const std::string& table);
 
 // Connection state recovery. A logged broadcast takes a transaction-level advisory lock before its
 // id: ids are then assigned in commit order, which is what makes "every id > offset" a complete
