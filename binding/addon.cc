@@ -1,14 +1,26 @@
 // Module entry: registers the N-API face.
 #include <napi.h>
 
+#include "core/error_codes.h"
 #include "napi/codec_exports.h"
 #include "napi/native_client.h"
 
 namespace {
 
+// errorCodes: { CODE: "meaning", ... }, frozen; lib/errors.js builds the JS side from it.
+Napi::Object ErrorCodes(Napi::Env env) {
+  Napi::Object codes = Napi::Object::New(env);
+#define PGADAPTER_EXPORT_CODE(code, meaning) codes.Set(#code, Napi::String::New(env, meaning));
+  PGADAPTER_ERROR_CODES(PGADAPTER_EXPORT_CODE)
+#undef PGADAPTER_EXPORT_CODE
+  codes.Freeze();
+  return codes;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   pgadapter::napi::NativeClient::Init(env, exports);
   pgadapter::napi::InitCodecExports(env, exports);
+  exports.Set("errorCodes", ErrorCodes(env));
   return exports;
 }
 

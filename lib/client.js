@@ -2,12 +2,7 @@
 // One native client per createAdapter() call, shared by all namespaces: it routes incoming
 // messages to the namespace adapters by channel and turns native reports into Errors.
 const { NativeClient } = require("./native");
-
-function toError(message, code) {
-  const err = message instanceof Error ? message : new Error(String(message));
-  if (code && err.code === undefined) err.code = code;
-  return err;
-}
+const { toError } = require("./errors");
 
 // Inline notifications arrive as JSON text already validated by the native core; attachments as objects.
 function parseMessage(m) {
@@ -87,10 +82,11 @@ class SharedClient {
     this.native.listen(channel);
   }
 
+  // channel: null for a refused namespace (never attached).
   async detach(channel) {
-    this.routes.delete(channel);
+    if (channel !== null) this.routes.delete(channel);
     if (this.routes.size > 0) {
-      this.native.unlisten(channel);
+      if (channel !== null) this.native.unlisten(channel);
       return;
     }
     await this.close();

@@ -1,28 +1,37 @@
 import type { ClusterAdapterWithHeartbeat, ClusterAdapterOptions } from "socket.io-adapter";
 import type { Namespace } from "socket.io";
 
-/** An Error passed to `errorHandler`; `code` says what happened. */
-export interface PostgresAdapterError extends Error {
-  code?:
-    | "CONNECTION_LOST" // a connection failed or was lost; reconnecting (reported once per outage)
-    | "RECONNECTED" // that connection is back
-    | "PUBLISH_FAILED" // PostgreSQL refused a publish, or it was cut by a lost connection
-    | "PUBLISH_DROPPED" // the publish queue was full, or the adapter is closed
-    | "ENCODE_FAILED" // the message cannot be serialized (BigInt, circular)
-    | "BAD_NOTIFICATION" // a malformed notification on our channel (skipped)
-    | "BAD_ATTACHMENT" // an attachment row that does not decode (skipped)
-    | "ATTACHMENT_MISSING" // an attachment row that is gone (skipped)
-    | "ATTACHMENT_FETCH_FAILED"
-    | "LISTEN_FAILED"
-    | "CLEANUP_FAILED"
-    | "CREATE_TABLE_FAILED"
-    | "MESSAGE_FAILED" // the adapter threw while handling a message
-    | "RECOVERY_FAILED" // a connection state recovery statement failed
-    | "IPC_FAILED" // setupPrimary could not forward to a worker
-    | "BAD_NAMESPACE" // setupPrimary: a namespace too long for a channel name
-    | "CALLBACK_FAILED"
-    | string;
+/** The codes of PostgresAdapterError (the list is binding/core/error_codes.h; a test keeps this in step). */
+export type PostgresAdapterErrorCode =
+  | "CONNECTION_LOST" // a connection failed or was lost; it is retried (reported once per outage)
+  | "RECONNECTED" // that connection is back (and LISTENs again)
+  | "PUBLISH_FAILED" // PostgreSQL refused a publish, or the connection was lost while it was in flight
+  | "PUBLISH_DROPPED" // the publish queue was full, or the adapter is closed
+  | "ENCODE_FAILED" // a message cannot be serialized (a BigInt, a circular structure)
+  | "BAD_NOTIFICATION" // a malformed notification on one of our channels; skipped
+  | "BAD_ATTACHMENT" // an attachment row that is not a valid msgpack cluster message; skipped
+  | "ATTACHMENT_MISSING" // an announced attachment row is gone (deleted by the cleanup); skipped
+  | "INBOUND_OVERFLOW" // too much waits for delivery; new notifications are dropped until the queue drains
+  | "ATTACHMENT_FETCH_FAILED" // fetching an announced attachment row failed
+  | "LISTEN_FAILED" // a LISTEN statement failed
+  | "CLEANUP_FAILED" // the periodic cleanup of old rows failed
+  | "CREATE_TABLE_FAILED" // creating a table (createTable: true) failed
+  | "BAD_TABLE_NAME" // a table name that cannot be quoted as an identifier
+  | "MESSAGE_FAILED" // Socket.IO's adapter threw while handling a received message; skipped
+  | "RECOVERY_FAILED" // a connection state recovery statement failed (the client gets a fresh session)
+  | "IPC_FAILED" // setupPrimary could not forward a message to a worker
+  | "BAD_NAMESPACE" // a namespace that cannot be mapped to a channel name
+  | "CALLBACK_FAILED"; // a callback into JavaScript threw
+
+/** Every error the package reports to `errorHandler` (or throws with a code); `code` says what happened. */
+export declare class PostgresAdapterError extends Error {
+  constructor(message: string, code: PostgresAdapterErrorCode, options?: { cause?: unknown });
+  readonly name: "PostgresAdapterError";
+  code: PostgresAdapterErrorCode;
 }
+
+/** Each code with its one-line meaning (frozen). */
+export declare const errorCodes: Readonly<Record<PostgresAdapterErrorCode, string>>;
 
 export interface PostgresAdapterOptions extends Partial<ClusterAdapterOptions> {
   /** This server's id in the cluster. @default 8 random bytes, hex */

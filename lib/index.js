@@ -2,5 +2,6 @@
 const { PostgresAdapter, createAdapter } = require("./adapter");
 const { Emitter } = require("./emitter");
 const { setupPrimary } = require("./cluster");
+const { PostgresAdapterError, meanings } = require("./errors");
 
-module.exports = { createAdapter, PostgresAdapter, Emitter, setupPrimary };
+module.exports = { createAdapter, PostgresAdapter, Emitter, setupPrimary, PostgresAdapterError, errorCodes: meanings };

@@ -1,0 +1,60 @@
+"use strict";
+// The package's errors: one class, one list of codes (defined once in binding/core/error_codes.h and
+// exported by the addon), and the redaction of secrets from every message we report.
+const { errorCodes } = require("./native");
+
+// { CONNECTION_LOST: "CONNECTION_LOST", ... }: use these, never a string literal.
+const codes = Object.freeze(Object.fromEntries(Object.keys(errorCodes).map((code) => [code, code])));
+
+class PostgresAdapterError extends Error {
+  /**
+   * @param {string} message
+   * @param {string} code one of `codes`
+   * @param {{cause?: unknown}} [options]
+   */
+  constructor(message, code, options) {
+    super(message, options);
+    // Not checked here (an error path must not throw): test/errors.test.js checks every code we use.
+    this.code = String(code);
+  }
+}
+Object.defineProperty(PostgresAdapterError.prototype, "name", { value: "PostgresAdapterError", configurable: true });
+
+// The password of a URL ("scheme://user:secret@host"): everything between the first ":" of the user
+// info and the "@" that ends it.
+const URL_PASSWORD = /(\b[a-z][a-z0-9+.-]*:\/\/[^\s:/?#@'"]*:)[^\s@]*(@)/gi;
+// password=value in key=value connection strings and in URL queries, quoted or not.
+const KV_PASSWORD = /(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'?|[^\s&'"]+)/gi;
+const MIN_SECRET = 4; // shorter known values are only removed by the patterns above
+
+const REDACTED = "[redacted]";
+
+/**
+ * Removes passwords from text: those of connection strings (URL and key=value forms) and each of
+ * `secrets` (values known to be secret, such as the configured password).
+ */
+function redact(text, secrets = []) {
+  let out = String(text).replace(URL_PASSWORD, `$1${REDACTED}$2`).replace(KV_PASSWORD, `$1${REDACTED}`);
+  for (const s of secrets) {
+    if (typeof s === "string" && s.length >= MIN_SECRET) out = out.split(s).join(REDACTED);
+  }
+  return out;
+}
+
+/**
+ * A PostgresAdapterError for `what` (a message or an Error, kept as `cause`), with secrets removed
+ * from its message; an Error that has one of our codes keeps it. One that already is a
+ * PostgresAdapterError is returned as is.
+ */
+function toError(what, code, secrets) {
+  if (what instanceof PostgresAdapterError) return what;
+  const isError = what instanceof Error;
+  const original = isError ? what.message : String(what);
+  const message = redact(original, secrets);
+  const known = isError && typeof what.code === "string" && Object.prototype.hasOwnProperty.call(errorCodes, what.code);
+  // The cause is kept unless it carried a secret.
+  const options = isError && message === original ? { cause: what } : undefined;
+  return new PostgresAdapterError(message, known ? what.code : code, options);
+}
+
+module.exports = { PostgresAdapterError, codes, meanings: errorCodes, redact, toError };
