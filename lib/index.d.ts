@@ -1,5 +1,12 @@
-import type { ClusterAdapterWithHeartbeat, ClusterAdapterOptions } from "socket.io-adapter";
-import type { Namespace } from "socket.io";
+// Only socket.io-adapter (a peer dependency) is imported: a project that uses just the Emitter has no socket.io.
+import type {
+  ClusterAdapterWithHeartbeat,
+  ClusterAdapterOptions,
+  ClusterMessage,
+  ClusterResponse,
+  Offset,
+  ServerId,
+} from "socket.io-adapter";
 
 /** The codes of PostgresAdapterError (the list is binding/core/error_codes.h; a test keeps this in step). */
 export type PostgresAdapterErrorCode =
@@ -98,12 +105,14 @@ export type ConnectionSource =
 export declare class PostgresAdapter extends ClusterAdapterWithHeartbeat {
   readonly channel: string;
   close(): Promise<void>;
+  protected doPublish(message: ClusterMessage): Promise<Offset>;
+  protected doPublishResponse(requesterUid: ServerId, response: ClusterResponse): Promise<void>;
 }
 
 export declare function createAdapter(
   source: ConnectionSource,
   opts?: PostgresAdapterOptions,
-): (nsp: Namespace) => PostgresAdapter;
+): (nsp: any) => PostgresAdapter; // nsp: socket.io's Namespace (typed loosely, as socket.io-adapter does)
 
 export interface EmitterOptions
   extends Pick<
