@@ -1,5 +1,12 @@
-import type { ClusterAdapterWithHeartbeat, ClusterAdapterOptions } from "socket.io-adapter";
-import type { Namespace } from "socket.io";
+// Only socket.io-adapter (a peer dependency) is imported: a project that uses just the Emitter has no socket.io.
+import type {
+  ClusterAdapterWithHeartbeat,
+  ClusterAdapterOptions,
+  ClusterMessage,
+  ClusterResponse,
+  Offset,
+  ServerId,
+} from "socket.io-adapter";
 
 /** The codes of PostgresAdapterError (the list is binding/core/error_codes.h; a test keeps this in step). */
 export type PostgresAdapterErrorCode =
@@ -70,6 +77,12 @@ export interface PostgresAdapterOptions extends Partial<ClusterAdapterOptions> {
   connectTimeout?: number;
   /** An idle connection is checked with a query this often (ms); 0 disables. @default 15000 */
   healthCheckInterval?: number;
+  /**
+   * A connection waiting this long (ms) for any answer to a statement or health check is dropped and
+   * reconnected (a frozen server or a black-holed network, which TCP may not notice); 0 disables.
+   * @default 10000
+   */
+  responseTimeout?: number;
 }
 
 /** What createAdapter accepts: a pg.Pool (only its options are read), a connection string, or a pg-style config. */
@@ -92,12 +105,14 @@ export type ConnectionSource =
 export declare class PostgresAdapter extends ClusterAdapterWithHeartbeat {
   readonly channel: string;
   close(): Promise<void>;
+  protected doPublish(message: ClusterMessage): Promise<Offset>;
+  protected doPublishResponse(requesterUid: ServerId, response: ClusterResponse): Promise<void>;
 }
 
 export declare function createAdapter(
   source: ConnectionSource,
   opts?: PostgresAdapterOptions,
-): (nsp: Namespace) => PostgresAdapter;
+): (nsp: any) => PostgresAdapter; // nsp: socket.io's Namespace (typed loosely, as socket.io-adapter does)
 
 export interface EmitterOptions
   extends Pick<
@@ -112,6 +127,7 @@ export interface EmitterOptions
     | "reconnectMaxDelay"
     | "connectTimeout"
     | "healthCheckInterval"
+    | "responseTimeout"
   > {}
 
 export declare class BroadcastOperator {
