@@ -13,7 +13,7 @@ export type PostgresAdapterErrorCode =
   | "CONNECTION_LOST" // a connection failed or was lost; it is retried (reported once per outage)
   | "RECONNECTED" // that connection is back (and LISTENs again)
   | "PUBLISH_FAILED" // PostgreSQL refused a publish, or the connection was lost while it was in flight
-  | "PUBLISH_DROPPED" // the publish queue was full, or the adapter is closed
+  | "PUBLISH_DROPPED" // the publish queue was full, the adapter is closed, or the channel name is one PostgreSQL cannot take
   | "ENCODE_FAILED" // a message cannot be serialized (a BigInt, a circular structure)
   | "BAD_NOTIFICATION" // a malformed notification on one of our channels; skipped
   | "BAD_ATTACHMENT" // an attachment row that is not a valid msgpack cluster message; skipped
