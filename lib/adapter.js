@@ -53,6 +53,7 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
     this.channel = problem === null ? channelName(opts.channelPrefix, nsp.name) : null; // null: refused
     this.client = client;
     this.ackCleanupTimers = new Set();
+    this.pendingFetches = new Set(); // reject functions of fetchSockets() calls waiting for other servers
     const recovery = nsp.server && nsp.server.opts && nsp.server.opts.connectionStateRecovery;
     this.recoveryDuration = recovery ? recovery.maxDisconnectionDuration : 0;
     // Connection state recovery: the logged packets this server has delivered lately, in offset
@@ -190,7 +191,11 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
     if (!opts.flags || !opts.flags.timeout) {
       opts = { ...opts, flags: { ...opts.flags, timeout: this.requestsTimeout } };
     }
-    return super.fetchSockets(opts);
+    // socket.io-adapter keeps no way to reject a waiting request: close() needs one.
+    return new Promise((resolve, reject) => {
+      this.pendingFetches.add(reject);
+      super.fetchSockets(opts).then(resolve, reject).finally(() => this.pendingFetches.delete(reject));
+    });
   }
 
   serverSideEmit(packet) {
@@ -217,6 +222,24 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
   async close() {
     for (const timer of this.ackCleanupTimers) clearTimeout(timer);
     this.ackCleanupTimers.clear();
+    this.ackRequests.clear();
+    // Requests still waiting for other servers end now (with what they got), not at their timeout.
+    const closed = () => new Error("the adapter is closed");
+    for (const requests of [this.customRequests, this.requests]) {
+      if (!requests) continue;
+      for (const request of requests.values()) {
+        clearTimeout(request.timeout);
+        if (request.type !== MessageType.SERVER_SIDE_EMIT) continue;
+        try {
+          request.resolve(closed(), request.responses);
+        } catch (err) {
+          this.client.report(err); // the user's acknowledgement callback threw
+        }
+      }
+      requests.clear();
+    }
+    for (const reject of this.pendingFetches) reject(closed());
+    this.pendingFetches.clear();
     super.close(); // publishes ADAPTER_CLOSE, stops the heartbeat
     await this.client.detach(this.channel);
   }

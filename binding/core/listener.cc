@@ -57,12 +57,12 @@ Query Listener::listen_query(const std::string& channel, bool listen) {
   q.sql = std::string(listen ? "LISTEN " : "UNLISTEN ") + quoted;
   q.per_connection = true;
   if (listen) {
-    q.done = [this, channel](PGresult*, const std::string& err) {
-      if (!err.empty()) {
-        // A lost connection is reported by the client; here only a refused LISTEN.
-        if (err.rfind("connection lost", 0) != 0) report("LISTEN " + channel + " failed: " + err, "LISTEN_FAILED");
-        return;
-      }
+    q.done = [this, channel](PGresult* res, const std::string& err) {
+      // No result: the connection was lost (reported by the client) or closed; a new session LISTENs again.
+      if (res == nullptr && !err.empty()) return;
+      if (!err.empty()) report("LISTEN " + channel + " failed: " + err, "LISTEN_FAILED");
+      // Confirmed or refused, the first answer is in: what is published on this channel (and what is
+      // queued behind it) stops waiting.
       auto it = channels_.find(channel);
       if (it != channels_.end() && !it->second) {
         it->second = true;
@@ -267,6 +267,20 @@ void Listener::own_logged(int64_t offset, std::function<void()> deliver_fn) {
     return;
   }
   own_results_.emplace(offset, std::move(deliver_fn));
+}
+
+void Listener::abandon() {
+  // Committed broadcasts whose notification will not come by any more: their offset is final.
+  std::vector<std::function<void()>> pending;
+  for (Entry& e : inbound_) {
+    if (e.own_deliver) pending.push_back(std::move(e.own_deliver));
+  }
+  inbound_.clear();
+  for (auto& [offset, fn] : own_results_) pending.push_back(std::move(fn));
+  own_results_.clear();
+  for (auto& fn : pending) {
+    if (fn) fn();
+  }
 }
 
 void Listener::drop_unmatched_own() {

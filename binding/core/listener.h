@@ -58,6 +58,8 @@ class Listener {
   void own_logged(int64_t offset, std::function<void()> deliver);
   // The publishing connection was lost: an own notification without a result will never get one.
   void drop_unmatched_own();
+  // Closing: settles every own logged broadcast still waiting for its turn in the stream.
+  void abandon();
   // Runs `q` on the listening connection, in stream order with the notifications.
   void run(Query q) { conn_.enqueue(std::move(q)); }
 
@@ -92,7 +94,7 @@ class Listener {
   std::string uid_;
   Hooks hooks_;
   std::string table_;
-  std::map<std::string, bool> channels_;  // channel -> LISTEN confirmed at least once
+  std::map<std::string, bool> channels_;  // channel -> its first LISTEN was answered (confirmed or refused)
   std::deque<Entry> inbound_;
   size_t inbound_bytes_ = 0;
   size_t overflow_dropped_ = 0;  // notifications dropped since the queue was last below its bounds

@@ -23,7 +23,7 @@ Publisher::Publisher(PgConnection& conn, size_t max_queue, Hooks hooks)
     : conn_(conn), max_queue_(max_queue), hooks_(std::move(hooks)) {}
 
 bool Publisher::push(OutMessage message) {
-  if (queue_.size() >= max_queue_) return false;
+  if (abandoned_ || queue_.size() >= max_queue_) return false;
   queue_.push_back(std::move(message));
   pump();
   return true;
@@ -44,7 +44,7 @@ std::vector<Query> Publisher::setup_queries() const {
 }
 
 void Publisher::pump() {
-  if (busy_ || queue_.empty() || !conn_.ready()) return;
+  if (abandoned_ || busy_ || queue_.empty() || !conn_.ready()) return;
   if (hooks_.can_send && !hooks_.can_send(queue_.front().channel)) return;
   if (queue_.front().log) {
     send_logged();
@@ -107,6 +107,7 @@ void Publisher::send_logged() {
     q.param_formats.push_back(0);
   }
   auto done = std::move(m.log->done);
+  m.log->done = nullptr;  // now the statement's to settle
   q.done = [this, done = std::move(done)](PGresult* res, const std::string& error) {
     std::string offset;
     if (error.empty() && res != nullptr && PQntuples(res) == 1) offset = PQgetvalue(res, 0, 0);
@@ -153,8 +154,24 @@ size_t Publisher::batch_limit() const {
   return pieces_.empty() ? kMaxBatchMessages : std::min(kMaxBatchMessages, pieces_.front());
 }
 
+void Publisher::abandon(const std::string& why, bool report) {
+  if (abandoned_) return;
+  abandoned_ = true;
+  pieces_.clear();
+  std::deque<OutMessage> left = std::move(queue_);
+  queue_.clear();
+  if (report && !left.empty() && hooks_.report) {
+    hooks_.report("closing with " + std::to_string(left.size()) + " messages not yet published", "PUBLISH_FAILED");
+  }
+  for (OutMessage& m : left) {
+    // The one in flight gave its callback to its statement (moved out: empty here).
+    if (m.log && m.log->done) m.log->done("", why);
+  }
+}
+
 void Publisher::finish(size_t count, bool lost, const std::string& error) {
   busy_ = false;
+  if (abandoned_) return;  // closing: already reported by abandon()
   size_t rest = 0;  // of the current piece, not taken by this statement
   if (!pieces_.empty()) {
     rest = pieces_.front() > count ? pieces_.front() - count : 0;

@@ -32,6 +32,9 @@ class Publisher {
   void pump();
   bool drained() const { return queue_.empty() && !busy_; }
   size_t size() const { return queue_.size(); }
+  // Closing: what is still queued will not be sent. Rejects the waiting logged broadcasts (the statement
+  // in flight is settled by its connection) and, with `report`, says how many messages (PUBLISH_FAILED).
+  void abandon(const std::string& why, bool report);
 
  private:
   void send_attachments();
@@ -51,6 +54,7 @@ class Publisher {
   // take, in order (the halves of the refused batch, halved again when one is refused too).
   std::deque<size_t> pieces_;
   bool busy_ = false;
+  bool abandoned_ = false;
 };
 
 }  // namespace pgadapter

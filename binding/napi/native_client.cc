@@ -92,12 +92,14 @@ NativeClient::NativeClient(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Na
 
 NativeClient::~NativeClient() {
   if (cleanup_hook_) napi_remove_env_cleanup_hook(Env(), &NativeClient::OnEnvCleanup, this);
+  js_gone_ = true;  // a finalizer may not call JavaScript: what close_now settles is dropped
   client_.reset();
 }
 
 void NativeClient::OnEnvCleanup(void* arg) {
   auto* self = static_cast<NativeClient*>(arg);
   self->cleanup_hook_ = false;
+  self->js_gone_ = true;
   if (self->client_) self->client_->close_now();
 }
 
@@ -137,8 +139,10 @@ Napi::Value NativeClient::Close(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const uint32_t timeout = info[0].IsNumber() ? info[0].As<Napi::Number>().Uint32Value() : 2000;
   auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
+  ++closes_pending_;  // every close() call gets its promise settled (Emitter.of() siblings share a client)
   client_->close(timeout, [this, deferred, env] {
     // May run from a libuv callback: the callback scope runs the promise's continuations.
+    if (js_gone_) return;
     Napi::HandleScope scope(env);
     if (async_context_) {
       Napi::CallbackScope callback_scope(env, *async_context_);
@@ -146,12 +150,13 @@ Napi::Value NativeClient::Close(const Napi::CallbackInfo& info) {
     } else {
       deferred->Resolve(env.Undefined());  // already closed
     }
-    Released();
+    if (--closes_pending_ == 0) Released();
   });
   return deferred->Promise();
 }
 
 void NativeClient::Settle(const std::function<void(Napi::Env)>& fn) {
+  if (js_gone_) return;
   Napi::Env env = Env();
   Napi::HandleScope scope(env);
   if (async_context_) {
@@ -263,7 +268,7 @@ void NativeClient::Released() {
 }
 
 void NativeClient::CallJs(const Napi::FunctionReference& fn, const std::initializer_list<napi_value>& args) {
-  if (!async_context_ || fn.IsEmpty()) return;  // closed
+  if (js_gone_ || !async_context_ || fn.IsEmpty()) return;  // closed
   Napi::Env env = Env();
   try {
     fn.MakeCallback(Value(), args, *async_context_);
