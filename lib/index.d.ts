@@ -13,7 +13,7 @@ export type PostgresAdapterErrorCode =
   | "CONNECTION_LOST" // a connection failed or was lost; it is retried (reported once per outage)
   | "RECONNECTED" // that connection is back (and LISTENs again)
   | "PUBLISH_FAILED" // PostgreSQL refused a publish, or the connection was lost while it was in flight
-  | "PUBLISH_DROPPED" // the publish queue was full, or the adapter is closed
+  | "PUBLISH_DROPPED" // the publish queue was full, the adapter is closed, or the channel name is one PostgreSQL cannot take
   | "ENCODE_FAILED" // a message cannot be serialized (a BigInt, a circular structure)
   | "BAD_NOTIFICATION" // a malformed notification on one of our channels; skipped
   | "BAD_ATTACHMENT" // an attachment row that is not a valid msgpack cluster message; skipped
@@ -77,6 +77,12 @@ export interface PostgresAdapterOptions extends Partial<ClusterAdapterOptions> {
   connectTimeout?: number;
   /** An idle connection is checked with a query this often (ms); 0 disables. @default 15000 */
   healthCheckInterval?: number;
+  /**
+   * A connection waiting this long (ms) for any answer to a statement or health check is dropped and
+   * reconnected (a frozen server or a black-holed network, which TCP may not notice); 0 disables.
+   * @default 10000
+   */
+  responseTimeout?: number;
 }
 
 /** What createAdapter accepts: a pg.Pool (only its options are read), a connection string, or a pg-style config. */
@@ -121,6 +127,7 @@ export interface EmitterOptions
     | "reconnectMaxDelay"
     | "connectTimeout"
     | "healthCheckInterval"
+    | "responseTimeout"
   > {}
 
 export declare class BroadcastOperator {
