@@ -13,8 +13,8 @@ export type PostgresAdapterErrorCode =
   | "CONNECTION_LOST" // a connection failed or was lost; it is retried (reported once per outage)
   | "RECONNECTED" // that connection is back (and LISTENs again)
   | "PUBLISH_FAILED" // PostgreSQL refused a publish, or the connection was lost while it was in flight
-  | "PUBLISH_DROPPED" // the publish queue was full, the adapter is closed, or the channel name is one PostgreSQL cannot take
-  | "ENCODE_FAILED" // a message cannot be serialized (a BigInt, a circular structure)
+  | "PUBLISH_DROPPED" // the publish queue was full, the adapter is closed, or the channel is not a valid name
+  | "ENCODE_FAILED" // a message cannot be serialized (a BigInt, a circular structure, nesting over 512 levels)
   | "BAD_NOTIFICATION" // a malformed notification on one of our channels; skipped
   | "BAD_ATTACHMENT" // an attachment row that is not a valid msgpack cluster message; skipped
   | "ATTACHMENT_MISSING" // an announced attachment row is gone (deleted by the cleanup); skipped

@@ -2,12 +2,18 @@
 // The core never touches N-API: the face converts napi_value <-> Value.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
 
 namespace pgadapter {
+
+// How deep arrays and objects may nest in a message, the message itself counting as level 1: the
+// one limit for what we publish (the N-API face refuses deeper values) and what we accept from
+// the wire (the JSON and msgpack decoders), so that nothing sent is dropped by every receiver.
+inline constexpr size_t kMaxNesting = 512;
 
 struct Value {
   enum class Kind : uint8_t {
