@@ -18,7 +18,7 @@
   X(LISTEN_FAILED, "a LISTEN statement failed")                                                                    \
   X(CLEANUP_FAILED, "the periodic cleanup of old rows failed")                                                     \
   X(CREATE_TABLE_FAILED, "creating a table (createTable: true) failed")                                            \
-  X(BAD_TABLE_NAME, "a table name that cannot be quoted as an identifier")                                         \
+  X(BAD_TABLE_NAME, "a table name SQL cannot read (thrown by createAdapter), or one libpq cannot quote")           \
   X(MESSAGE_FAILED, "Socket.IO's adapter threw while handling a received message; skipped")                        \
   X(RECOVERY_FAILED, "a connection state recovery statement failed (the client gets a fresh session)")             \
   X(IPC_FAILED, "setupPrimary could not forward a message to a worker")                                            \
