@@ -180,20 +180,15 @@ Napi::Value NativeClient::Close(const Napi::CallbackInfo& info) {
   const uint32_t timeout = info[0].IsNumber() ? info[0].As<Napi::Number>().Uint32Value() : 2000;
   auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
   ++closes_pending_;  // every close() call gets its promise settled (Emitter.of() siblings share a client)
-  client_->close(timeout, [this, deferred, env] {
-    // May run from a libuv callback: the callback scope runs the promise's continuations.
+  client_->close(timeout, [this, deferred] {
+    // May run from a libuv callback (Settle opens the callback scope and lets nothing escape).
     if (js_gone_) return;
+    Settle(deferred, codes::NATIVE_FAILED, [&](Napi::Env e) { deferred->Resolve(e.Undefined()); });
+    if (--closes_pending_ > 0) return;
     try {
-      Napi::HandleScope scope(env);
-      if (async_context_) {
-        Napi::CallbackScope callback_scope(env, *async_context_);
-        deferred->Resolve(env.Undefined());
-      } else {
-        deferred->Resolve(env.Undefined());  // already closed
-      }
-      if (--closes_pending_ == 0) Released();
+      Released();
     } catch (...) {
-      // Nothing may unwind into libuv.
+      // A reference that cannot be released is left to the GC; the loop must go on.
     }
   });
   return deferred->Promise();
