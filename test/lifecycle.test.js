@@ -40,7 +40,8 @@ describe('close()', () => {
     const channelPrefix = prefix();
     const watcher = await watchChannel(`${channelPrefix}#/`);
     const errors = [];
-    const emitter = new Emitter(url(), '/', { channelPrefix, errorHandler: (e) => errors.push(e) });
+    // A long closeTimeout: the flush is never cut short on a loaded machine.
+    const emitter = new Emitter(url(), '/', { channelPrefix, closeTimeout: 60000, errorHandler: (e) => errors.push(e) });
     try {
       // Connected: a first message went through.
       await waitFor(() => {
@@ -132,7 +133,7 @@ describe('connection set-up', () => {
     const httpServer = http.createServer();
     const io = new Server(httpServer, {
       adapter: createAdapter({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres', password },
-        { channelPrefix: prefix(), connectTimeout: 500, reconnectInitialDelay: 50, reconnectMaxDelay: 100, errorHandler: (e) => errors.push(e) }),
+        { channelPrefix: prefix(), connectTimeout: 2000, reconnectInitialDelay: 50, reconnectMaxDelay: 100, errorHandler: (e) => errors.push(e) }),
     });
     try {
       await waitFor(() => count(errors, 'RECONNECTED') === 1, 10000,
