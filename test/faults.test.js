@@ -8,14 +8,13 @@
 // The shared database (DATABASE_URL) is only disturbed by killing our own backends; restarts, stops and
 // max_connections run against a separate throwaway cluster started here.
 
-const fs = require('fs');
 const net = require('net');
 const path = require('path');
-const { execFile, spawn } = require('child_process');
-const { promisify } = require('util');
+const { spawn } = require('child_process');
 const { Client } = require('pg');
 const { Cluster, waitFor, waitForEvents, eventsOf, withTimeout } = require('./helpers/cluster');
 const { startPostgres } = require('./helpers/pg-tmp');
+const { pgStop, pgStart } = require('./helpers/pg-ctl');
 
 const PREFIX = 'faults';
 const APP_NAME = 'socket.io-postgres-native';
@@ -28,33 +27,6 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const describeErrors = (errs) => errs.map((e) => `${e.code}: ${e.message}`).join('\n  ') || '(none)';
 const role = (err) => (/\blistening\b/.test(err.message) ? 'listening' : /\bpublishing\b/.test(err.message) ? 'publishing' : '?');
 const count = (errs, code, r) => errs.filter((e) => e.code === code && (!r || role(e) === r)).length;
-
-// ---------------------------------------------------------------------------------------------------------
-// The separate PostgreSQL cluster: stopped and started here without removing it (pg-tmp.sh `stop` deletes it).
-
-function pgBindir() {
-  if (process.env.PG_BINDIR) return process.env.PG_BINDIR;
-  if (fs.existsSync('/usr/lib/postgresql/15/bin/pg_ctl')) return '/usr/lib/postgresql/15/bin';
-  const versions = fs.existsSync('/usr/lib/postgresql') ? fs.readdirSync('/usr/lib/postgresql') : [];
-  const found = versions.sort((a, b) => Number(b) - Number(a)).map((v) => `/usr/lib/postgresql/${v}/bin`)
-    .find((d) => fs.existsSync(`${d}/pg_ctl`));
-  if (!found) throw new Error('pg_ctl not found (install postgresql-15 or set PG_BINDIR)');
-  return found;
-}
-const AS = process.getuid && process.getuid() === 0 ? ['runuser', '-u', 'postgres', '--'] : [];
-// An ASan run preloads libasan: PostgreSQL must not inherit it.
-const PG_ENV = Object.fromEntries(
-  Object.entries(process.env).filter(([k]) => !['LD_PRELOAD', 'ASAN_OPTIONS', 'LSAN_OPTIONS'].includes(k)),
-);
-async function pgCtl(pg, args) {
-  const [file, ...rest] = [...AS, path.join(pgBindir(), 'pg_ctl'), '-D', `${pg.dir}/data`, ...args];
-  await promisify(execFile)(file, rest, { env: PG_ENV });
-}
-const pgStop = (pg) => pgCtl(pg, ['-m', 'fast', '-w', 'stop']);
-const pgStart = (pg, { maxConnections = 300 } = {}) =>
-  pgCtl(pg, ['-l', `${pg.dir}/server.log`, '-w', '-t', '30', '-o',
-    `-p ${pg.port} -k ${pg.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off ` +
-    `-c full_page_writes=off -c max_connections=${maxConnections}`, 'start']);
 
 // ---------------------------------------------------------------------------------------------------------
 // Servers: the shared Cluster helper, pointed at a given database (it reads DATABASE_URL when a server starts).

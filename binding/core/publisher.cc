@@ -4,6 +4,7 @@
 #include <unordered_set>
 
 #include "core/sql.h"
+#include "core/stats.h"
 
 namespace pgadapter {
 
@@ -77,6 +78,7 @@ void Publisher::send_attachments() {
   q.param_formats = {1, 1, 1, 0};
   q.done = [this, count](PGresult*, const std::string& error) { finish(count, error); };
   busy_ = true;
+  in_flight_ = count;
   conn_.enqueue(std::move(q));
 }
 
@@ -113,6 +115,7 @@ void Publisher::send_logged() {
     finish(1, error);
   };
   busy_ = true;
+  in_flight_ = 1;
   conn_.enqueue(std::move(q));
 }
 
@@ -145,11 +148,13 @@ void Publisher::send_batch() {
   }
   q.done = [this, count](PGresult*, const std::string& error) { finish(count, error); };
   busy_ = true;
+  in_flight_ = count;
   conn_.enqueue(std::move(q));
 }
 
 void Publisher::finish(size_t count, const std::string& error) {
   busy_ = false;
+  if (stats_) stats_->on_batch_done(queue_, count, error.empty(), uv_hrtime());
   for (size_t i = 0; i < count && !queue_.empty(); ++i) queue_.pop_front();
   if (!error.empty() && hooks_.report) {
     hooks_.report("failed to publish " + std::to_string(count) + (count == 1 ? " message: " : " messages: ") + error,

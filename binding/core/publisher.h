@@ -12,6 +12,8 @@
 
 namespace pgadapter {
 
+class Stats;
+
 class Publisher {
  public:
   struct Hooks {
@@ -31,6 +33,8 @@ class Publisher {
   void pump();
   bool drained() const { return queue_.empty() && !busy_; }
   size_t size() const { return queue_.size(); }
+  size_t in_flight() const { return busy_ ? in_flight_ : 0; }  // of size(), those in the statement being run
+  void set_stats(Stats* stats) { stats_ = stats; }
 
  private:
   void send_attachments();
@@ -45,6 +49,8 @@ class Publisher {
   std::string log_table_;
   std::deque<OutMessage> queue_;
   bool busy_ = false;
+  size_t in_flight_ = 0;
+  Stats* stats_ = nullptr;
 };
 
 }  // namespace pgadapter

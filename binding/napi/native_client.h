@@ -19,6 +19,7 @@ class NativeClient : public Napi::ObjectWrap<NativeClient>, public ClientSink {
   void get_params(std::function<void(bool, ConnParams, std::string)> answer) override;
   void deliver(std::vector<Inbound>& batch) override;
   void report(const std::string& message, const char* code) override;
+  void log(const std::string& line) override;
 
  private:
   Napi::Value Start(const Napi::CallbackInfo& info);
@@ -30,6 +31,8 @@ class NativeClient : public Napi::ObjectWrap<NativeClient>, public ClientSink {
   Napi::Value PublishLogged(const Napi::CallbackInfo& info);
   Napi::Value PersistSession(const Napi::CallbackInfo& info);
   Napi::Value RestoreSession(const Napi::CallbackInfo& info);
+  Napi::Value Stats(const Napi::CallbackInfo& info);
+  Napi::Value CountError(const Napi::CallbackInfo& info);
   // Settles a promise from a libuv callback: the callback scope runs its continuations.
   void Settle(const std::function<void(Napi::Env)>& fn);
   void CallJs(const Napi::FunctionReference& fn, const std::initializer_list<napi_value>& args);
@@ -40,6 +43,7 @@ class NativeClient : public Napi::ObjectWrap<NativeClient>, public ClientSink {
   Napi::FunctionReference get_params_;
   Napi::FunctionReference on_messages_;
   Napi::FunctionReference on_error_;
+  Napi::FunctionReference on_log_;
   std::unique_ptr<Napi::AsyncContext> async_context_;
   bool referenced_ = false;
   bool cleanup_hook_ = false;
