@@ -29,6 +29,7 @@ function openNativeClient(getParams, opts, { listen, weak = false, onMessages, r
       maxDelay: opts.reconnectMaxDelay,
       connectTimeout: opts.connectTimeout,
       healthCheckInterval: opts.healthCheckInterval,
+      responseTimeout: opts.responseTimeout,
     },
     getParams,
     onMessages: onMessages || (() => {}),

@@ -4,7 +4,7 @@
 
 const { Cluster, waitFor, waitForEvents, eventsOf } = require('./helpers/cluster');
 const { startPostgres } = require('./helpers/pg-tmp');
-const { pgStop, pgStart } = require('./helpers/pg-ctl');
+const { pgStop, pgStart } = require('./helpers/faults');
 const { execFile } = require('child_process');
 const path = require('path');
 const { Emitter } = require('../lib');

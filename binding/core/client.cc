@@ -316,6 +316,10 @@ std::string Client::enqueue(const std::string& channel, const Value& message, bo
     ++stats_.dropped_closed;
     return "the adapter is closed";
   }
+  if (channel.find('\0') != std::string::npos) {
+    // PostgreSQL refuses it (and LISTEN would have heard a name cut at the NUL).
+    return "channel name \"" + channel.substr(0, channel.find('\0')) + "\\0...\" contains a NUL byte";
+  }
   if (channel.size() > kMaxChannelBytes) {
     return "channel name \"" + channel + "\" is " + std::to_string(channel.size()) +
            " bytes; PostgreSQL allows at most 63";

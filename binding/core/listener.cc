@@ -105,7 +105,7 @@ std::vector<Query> Listener::setup_queries() {
 // connection, after the LISTENs, every notification of a later commit comes after this result.
 Query Listener::baseline_query() {
   Query q;
-  q.sql = "SELECT coalesce(max(id), 0)::text FROM " + log_table_;
+  q.sql = "SELECT coalesce(pg_catalog.max(id), 0)::pg_catalog.text FROM " + log_table_;
   q.per_connection = true;
   q.done = [this](PGresult* res, const std::string& error) {
     if (!error.empty()) {

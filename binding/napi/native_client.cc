@@ -52,7 +52,7 @@ void NativeClient::Init(Napi::Env env, Napi::Object exports) {
 }
 
 // new NativeClient({ uid, tableName, payloadThreshold, cleanupInterval, maxQueue, createTable, listen,
-//                    reconnect: {initialDelay, maxDelay, connectTimeout, healthCheckInterval},
+//                    reconnect: {initialDelay, maxDelay, connectTimeout, healthCheckInterval, responseTimeout},
 //                    getParams(done), onMessages(flatChannelMessagePairs), onError(message, code),
 //                    onLog(line) (optional: lifecycle lines, only when given) })
 NativeClient::NativeClient(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeClient>(info) {
@@ -77,6 +77,7 @@ NativeClient::NativeClient(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Na
     options.reconnect.max_delay_ms = get_uint(r, "maxDelay", options.reconnect.max_delay_ms);
     options.reconnect.connect_timeout_ms = get_uint(r, "connectTimeout", options.reconnect.connect_timeout_ms);
     options.reconnect.health_check_ms = get_uint(r, "healthCheckInterval", options.reconnect.health_check_ms);
+    options.reconnect.response_timeout_ms = get_uint(r, "responseTimeout", options.reconnect.response_timeout_ms);
   }
   get_params_ = Napi::Persistent(get_function(o, "getParams"));
   on_messages_ = Napi::Persistent(get_function(o, "onMessages"));
