@@ -13,6 +13,8 @@
 
 namespace pgadapter {
 
+class Stats;
+
 class Publisher {
  public:
   struct Hooks {
@@ -35,6 +37,8 @@ class Publisher {
   // Closing: what is still queued will not be sent. Rejects the waiting logged broadcasts (the statement
   // in flight is settled by its connection) and, with `report`, says how many messages (PUBLISH_FAILED).
   void abandon(const std::string& why, bool report);
+  size_t in_flight() const { return busy_ ? in_flight_ : 0; }  // of size(), those in the statement being run
+  void set_stats(Stats* stats) { stats_ = stats; }
 
  private:
   void send_attachments();
@@ -55,6 +59,8 @@ class Publisher {
   std::deque<size_t> pieces_;
   bool busy_ = false;
   bool abandoned_ = false;
+  size_t in_flight_ = 0;
+  Stats* stats_ = nullptr;
 };
 
 }  // namespace pgadapter
