@@ -32,6 +32,24 @@ function openNativeClient(getParams, opts, { listen, weak = false, onMessages, r
     onMessages: onMessages || (() => {}),
     onError: (message, code) => report(toError(message, code)),
   });
+  // The connection's TLS files live as long as a client using them: released once this one is closed
+  // (close() is wrapped on the instance, so that every owner's close releases them).
+  if (getParams.acquire) {
+    getParams.acquire();
+    const close = native.close.bind(native);
+    let released = false;
+    const release = () => {
+      if (!released) getParams.release();
+      released = true;
+    };
+    Object.defineProperty(native, "close", {
+      value: (...args) => {
+        const closing = Promise.resolve(close(...args));
+        closing.then(release, release);
+        return closing;
+      },
+    });
+  }
   native.start();
   return native;
 }

@@ -2,7 +2,7 @@
 # Installs the Debian/Ubuntu packages needed to build the addon, run the tests and the demo.
 # Run as root (or with sudo). Installs only what is missing.
 set -euo pipefail
-PACKAGES=(cmake ninja-build g++ pkg-config libpq-dev libmsgpack-cxx-dev postgresql)
+PACKAGES=(cmake ninja-build g++ pkg-config libpq-dev libmsgpack-cxx-dev postgresql openssl)  # openssl: test/tls.test.js
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
