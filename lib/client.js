@@ -30,7 +30,8 @@ function openNativeClient(getParams, opts, { listen, weak = false, onMessages, r
     },
     getParams,
     onMessages: onMessages || (() => {}),
-    onError: (message, code) => report(toError(message, code)),
+    // Every native report passes here: the known passwords are removed from it.
+    onError: (message, code) => report(toError(message, code, getParams.secrets && getParams.secrets())),
   });
   // The connection's TLS files live as long as a client using them: released once this one is closed
   // (close() is wrapped on the instance, so that every owner's close releases them).

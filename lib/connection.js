@@ -7,6 +7,7 @@ const os = require("os");
 const path = require("path");
 const tls = require("tls");
 const { SecretFiles } = require("./secret-files");
+const { connectionStringSecrets } = require("./errors");
 
 const KEEPALIVE = [
   // A dead peer is noticed in about 20 s even when nothing is sent.
@@ -120,11 +121,16 @@ function paramsProvider(source) {
   const config = configOf(source);
   validateConfig(config);
   const fixed = [];
+  // libpq expands only the first dbname entry that looks like a connection string: the connection
+  // string is that one, or an empty entry comes first so that `database` stays a plain name (as in pg,
+  // where "a=b" is a database name).
+  if (!config.connectionString) fixed.push(["dbname", ""]);
   if (config.host) fixed.push(["host", config.host]);
   else if (!process.env.PGHOST && !config.connectionString) fixed.push(["host", "localhost"]); // as pg does
   if (config.port) fixed.push(["port", String(config.port)]);
   if (config.user) fixed.push(["user", config.user]);
-  if (config.database) fixed.push(["dbname", config.database]);
+  // With a connection string pg takes the database from it (or the defaults), never from `database`.
+  if (config.database && !config.connectionString) fixed.push(["dbname", config.database]);
   if (config.options) fixed.push(["options", config.options]);
   fixed.push(["application_name", config.application_name || "socket.io-postgres-native"]);
   fixed.push(["client_encoding", "UTF8"]); // our payloads are UTF-8 whatever the database's encoding
@@ -132,6 +138,10 @@ function paramsProvider(source) {
   for (const kv of ssl.params) fixed.push(kv);
   for (const kv of KEEPALIVE) fixed.push(kv);
   const secretFiles = ssl.files.length ? new SecretFiles(ssl.files.map(([, name, contents]) => [name, contents])) : null;
+  // Known passwords, removed from every message we report.
+  const secrets = connectionStringSecrets(config.connectionString);
+  if (typeof config.password === "string") secrets.push(config.password);
+  let lastPassword; // the password function's latest answer
 
   function getParams(done) {
     Promise.resolve()
@@ -142,7 +152,10 @@ function paramsProvider(source) {
           const paths = secretFiles.paths();
           for (const [keyword, name] of ssl.files) pairs.push([keyword, paths[name]]);
         }
-        if (password !== undefined && password !== null) pairs.push(["password", String(password)]);
+        if (password !== undefined && password !== null) {
+          lastPassword = String(password);
+          pairs.push(["password", lastPassword]);
+        }
         // Last, so that what the connection string says wins, as in pg.
         if (config.connectionString) pairs.push(["dbname", config.connectionString]);
         done(null, pairs.map((p) => p[0]), pairs.map((p) => p[1]));
@@ -151,6 +164,7 @@ function paramsProvider(source) {
   }
   getParams.acquire = () => secretFiles && secretFiles.acquire();
   getParams.release = () => secretFiles && secretFiles.release();
+  getParams.secrets = () => (lastPassword === undefined ? secrets : [...secrets, lastPassword]);
   return getParams;
 }
 
