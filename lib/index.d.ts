@@ -1,16 +1,24 @@
-import type { ClusterAdapterWithHeartbeat, ClusterAdapterOptions } from "socket.io-adapter";
-import type { Namespace } from "socket.io";
+// Only socket.io-adapter (a peer dependency) is imported: a project that uses just the Emitter has no socket.io.
+import type {
+  ClusterAdapterWithHeartbeat,
+  ClusterAdapterOptions,
+  ClusterMessage,
+  ClusterResponse,
+  Offset,
+  ServerId,
+} from "socket.io-adapter";
 
 /** The codes of PostgresAdapterError (the list is binding/core/error_codes.h; a test keeps this in step). */
 export type PostgresAdapterErrorCode =
   | "CONNECTION_LOST" // a connection failed or was lost; it is retried (reported once per outage)
   | "RECONNECTED" // that connection is back (and LISTENs again)
   | "PUBLISH_FAILED" // PostgreSQL refused a publish, or the connection was lost while it was in flight
-  | "PUBLISH_DROPPED" // the publish queue was full, or the adapter is closed
+  | "PUBLISH_DROPPED" // the publish queue was full, the adapter is closed, or the channel name is one PostgreSQL cannot take
   | "ENCODE_FAILED" // a message cannot be serialized (a BigInt, a circular structure)
   | "BAD_NOTIFICATION" // a malformed notification on one of our channels; skipped
   | "BAD_ATTACHMENT" // an attachment row that is not a valid msgpack cluster message; skipped
   | "ATTACHMENT_MISSING" // an announced attachment row is gone (deleted by the cleanup); skipped
+  | "INBOUND_OVERFLOW" // too much waits for delivery; new notifications are dropped until the queue drains
   | "ATTACHMENT_FETCH_FAILED" // fetching an announced attachment row failed
   | "LISTEN_FAILED" // a LISTEN statement failed
   | "CLEANUP_FAILED" // the periodic cleanup of old rows failed
@@ -20,7 +28,8 @@ export type PostgresAdapterErrorCode =
   | "RECOVERY_FAILED" // a connection state recovery statement failed (the client gets a fresh session)
   | "IPC_FAILED" // setupPrimary could not forward a message to a worker
   | "BAD_NAMESPACE" // a namespace that cannot be mapped to a channel name
-  | "CALLBACK_FAILED"; // a callback into JavaScript threw
+  | "CALLBACK_FAILED" // a callback into JavaScript threw
+  | "NATIVE_FAILED"; // the native core could not complete a call (out of memory or an internal error)
 
 /** Every error the package reports to `errorHandler` (or throws with a code); `code` says what happened. */
 export declare class PostgresAdapterError extends Error {
@@ -69,6 +78,12 @@ export interface PostgresAdapterOptions extends Partial<ClusterAdapterOptions> {
   connectTimeout?: number;
   /** An idle connection is checked with a query this often (ms); 0 disables. @default 15000 */
   healthCheckInterval?: number;
+  /**
+   * A connection waiting this long (ms) for any answer to a statement or health check is dropped and
+   * reconnected (a frozen server or a black-holed network, which TCP may not notice); 0 disables.
+   * @default 10000
+   */
+  responseTimeout?: number;
 }
 
 /** What createAdapter accepts: a pg.Pool (only its options are read), a connection string, or a pg-style config. */
@@ -99,12 +114,14 @@ export type ConnectionSource =
 export declare class PostgresAdapter extends ClusterAdapterWithHeartbeat {
   readonly channel: string;
   close(): Promise<void>;
+  protected doPublish(message: ClusterMessage): Promise<Offset>;
+  protected doPublishResponse(requesterUid: ServerId, response: ClusterResponse): Promise<void>;
 }
 
 export declare function createAdapter(
   source: ConnectionSource,
   opts?: PostgresAdapterOptions,
-): (nsp: Namespace) => PostgresAdapter;
+): (nsp: any) => PostgresAdapter; // nsp: socket.io's Namespace (typed loosely, as socket.io-adapter does)
 
 export interface EmitterOptions
   extends Pick<
@@ -119,6 +136,7 @@ export interface EmitterOptions
     | "reconnectMaxDelay"
     | "connectTimeout"
     | "healthCheckInterval"
+    | "responseTimeout"
   > {}
 
 export declare class BroadcastOperator {
