@@ -2,12 +2,17 @@
 // One native client per createAdapter() call, shared by all namespaces: it routes incoming
 // messages to the namespace adapters by channel and turns native reports into Errors.
 const { NativeClient } = require("./native");
-const { toError } = require("./errors");
+const { toError, redact } = require("./errors");
+const { OutageTracker } = require("./health");
+const debug = require("debug")("socket.io-postgres-native");
 
 // Inline notifications arrive as JSON text already validated by the native core; attachments as objects.
 function parseMessage(m) {
   return typeof m === "string" ? JSON.parse(m) : m;
 }
+
+// The passwords getParams knows (see connection.js), to keep them out of messages.
+const secretsOf = (getParams) => (getParams.secrets ? getParams.secrets() : []);
 
 // Starts a native client. onMessages(flat) receives [channel, message, channel, message, ...].
 function openNativeClient(getParams, opts, { listen, weak = false, onMessages, report }) {
@@ -31,8 +36,10 @@ function openNativeClient(getParams, opts, { listen, weak = false, onMessages, r
     },
     getParams,
     onMessages: onMessages || (() => {}),
-    // Every native report passes here: the known passwords are removed from it.
-    onError: (message, code) => report(toError(message, code, getParams.secrets && getParams.secrets())),
+    // Every native report and log line passes here: the known passwords are removed from it.
+    onError: (message, code) => report(toError(message, code, secretsOf(getParams))),
+    // Lifecycle lines (connect, loss, LISTEN, batch sizes): asked of the core only when DEBUG enables them.
+    onLog: debug.enabled ? (line) => debug("%s", redact(line, secretsOf(getParams))) : undefined,
   });
   // The connection's TLS files live as long as a client using them: released once this one is closed
   // (close() is wrapped on the instance, so that every owner's close releases them).
@@ -85,6 +92,16 @@ class SharedClient {
     this.opts = opts;
     this.routes = new Map(); // channel -> adapter
     this.closed = false;
+    this.native = null;
+    this.outages = new OutageTracker((event, arg) => {
+      for (const adapter of this.routes.values()) {
+        try {
+          adapter.emit(event, arg);
+        } catch (_) {
+          // a throwing listener must not break the native client
+        }
+      }
+    });
     this.native = openNativeClient(getParams, opts, {
       listen: true,
       onMessages: (flat) => this.onMessages(flat),
@@ -92,8 +109,11 @@ class SharedClient {
     });
   }
 
+  // Every report to the errorHandler is counted (stats().errors) and may start or end an outage.
   report(err) {
+    if (this.native) this.native.countError(err.code);
     safeReport(this.opts.errorHandler, err);
+    if (this.native) this.outages.onReport(err, this.native.stats());
   }
 
   attach(channel, adapter) {
