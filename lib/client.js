@@ -2,7 +2,7 @@
 // One native client per createAdapter() call, shared by all namespaces: it routes incoming
 // messages to the namespace adapters by channel and turns native reports into Errors.
 const { NativeClient } = require("./native");
-const { toError, redact } = require("./errors");
+const { codes, toError, redact } = require("./errors");
 const { OutageTracker } = require("./health");
 const debug = require("debug")("socket.io-postgres-native");
 
@@ -78,11 +78,11 @@ function publishOn(native, channel, message, report) {
   try {
     dropped = native.publish(channel, message);
   } catch (err) {
-    report(toError(err, "ENCODE_FAILED"));
+    report(toError(err, codes.ENCODE_FAILED));
     return Promise.reject(err);
   }
   if (dropped === undefined) return Promise.resolve();
-  const err = toError(dropped, "PUBLISH_DROPPED");
+  const err = toError(dropped, codes.PUBLISH_DROPPED);
   report(err);
   return Promise.reject(err);
 }
@@ -143,11 +143,11 @@ class SharedClient {
     try {
       promise = this.native.publishLogged(channel, message, meta);
     } catch (err) {
-      this.report(toError(err, "ENCODE_FAILED"));
+      this.report(toError(err, codes.ENCODE_FAILED));
       return Promise.reject(err);
     }
     return promise.catch((err) => {
-      if (err.code === "PUBLISH_DROPPED") this.report(err); // other failures are reported by the core
+      if (err.code === codes.PUBLISH_DROPPED) this.report(toError(err, codes.PUBLISH_DROPPED)); // other failures are reported by the core
       throw err;
     });
   }
@@ -163,7 +163,7 @@ class SharedClient {
         // The pure-JS emitter sends no top-level nsp: the channel says which namespace it is for.
         if (message.nsp === undefined) message.nsp = nspName;
         if (message.nsp !== nspName) {
-          this.report(toError(`ignored a message on channel ${channel} for another namespace (${message.nsp})`, "BAD_NOTIFICATION"));
+          this.report(toError(`ignored a message on channel ${channel} for another namespace (${message.nsp})`, codes.BAD_NOTIFICATION));
           continue;
         }
         const offset = message.offset; // set on logged broadcasts (connection state recovery)
@@ -175,7 +175,7 @@ class SharedClient {
         }
         adapter.onMessage(message, offset);
       } catch (err) {
-        this.report(toError(err, "MESSAGE_FAILED"));
+        this.report(toError(err, codes.MESSAGE_FAILED));
       }
     }
   }
@@ -189,4 +189,4 @@ class SharedClient {
   }
 }
 
-module.exports = { SharedClient, openNativeClient, publishOn, safeReport, toError, parseMessage };
+module.exports = { SharedClient, openNativeClient, publishOn, safeReport, parseMessage };

@@ -1,7 +1,9 @@
 "use strict";
 // The package's errors: one class, one list of codes (defined once in binding/core/error_codes.h and
 // exported by the addon), and the redaction of secrets from every message we report.
-const { errorCodes } = require("./native");
+const native = require("./native");
+
+const { errorCodes } = native;
 
 // { CONNECTION_LOST: "CONNECTION_LOST", ... }: use these, never a string literal.
 const codes = Object.freeze(Object.fromEntries(Object.keys(errorCodes).map((code) => [code, code])));
@@ -19,6 +21,8 @@ class PostgresAdapterError extends Error {
   }
 }
 Object.defineProperty(PostgresAdapterError.prototype, "name", { value: "PostgresAdapterError", configurable: true });
+// The errors the addon rejects or throws with a code are of this class too.
+native.setErrorClass(PostgresAdapterError);
 
 // The password of a URL ("scheme://user:secret@host"): everything between the first ":" of the user
 // info and the "@" that ends it.
