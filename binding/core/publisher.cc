@@ -6,6 +6,7 @@
 
 #include "core/sql.h"
 #include "core/stats.h"
+#include "core/error_codes.h"
 
 namespace pgadapter {
 
@@ -165,7 +166,7 @@ void Publisher::abandon(const std::string& why, bool report) {
   std::deque<OutMessage> left = std::move(queue_);
   queue_.clear();
   if (report && !left.empty() && hooks_.report) {
-    hooks_.report("closing with " + std::to_string(left.size()) + " messages not yet published", "PUBLISH_FAILED");
+    hooks_.report("closing with " + std::to_string(left.size()) + " messages not yet published", codes::PUBLISH_FAILED);
   }
   for (OutMessage& m : left) {
     // The one in flight gave its callback to its statement (moved out: empty here).
@@ -195,7 +196,7 @@ void Publisher::finish(size_t count, bool lost, const std::string& error) {
     if (stats_) stats_->on_batch_done(queue_, count, error.empty(), uv_hrtime());
     for (size_t i = 0; i < count && !queue_.empty(); ++i) queue_.pop_front();
     // Reported once the queue is consistent: the handler may publish again.
-    if (!error.empty() && hooks_.report) hooks_.report("failed to publish " + what + ": " + error, "PUBLISH_FAILED");
+    if (!error.empty() && hooks_.report) hooks_.report("failed to publish " + what + ": " + error, codes::PUBLISH_FAILED);
   }
   pump();
   if (drained() && hooks_.on_drained) hooks_.on_drained();
