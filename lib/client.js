@@ -2,7 +2,7 @@
 // One native client per createAdapter() call, shared by all namespaces: it routes incoming
 // messages to the namespace adapters by channel and turns native reports into Errors.
 const { NativeClient } = require("./native");
-const { toError } = require("./errors");
+const { toError, codes } = require("./errors");
 
 // Inline notifications arrive as JSON text already validated by the native core; attachments as objects.
 function parseMessage(m) {
@@ -20,6 +20,7 @@ function openNativeClient(getParams, opts, { listen, weak = false, onMessages, r
     createTable: opts.createTable,
     logTableName: opts.logTableName,
     sessionTableName: opts.sessionTableName,
+    statementTimeout: opts.statementTimeout,
     listen,
     weak,
     reconnect: {
@@ -60,9 +61,15 @@ function publishOn(native, channel, message, report) {
   return Promise.reject(err);
 }
 
+// Restores running at once per client: each is a statement on the listening connection, ahead of
+// attachment fetches; past this, a CONNECT asking for one gets a fresh session.
+const MAX_RESTORES = 16;
+
 class SharedClient {
   constructor(getParams, opts) {
     this.opts = opts;
+    this.restores = 0;
+    this.restoresSaturated = false;
     this.routes = new Map(); // channel -> adapter
     this.closed = false;
     this.native = openNativeClient(getParams, opts, {
@@ -73,7 +80,28 @@ class SharedClient {
   }
 
   report(err) {
+    if (err && err.code === codes.RECOVERY_UNAVAILABLE) {
+      // Once per client, and visible without DEBUG: the user has a table to create.
+      console.warn(`socket.io-postgres-native: ${err.message}`);
+    }
     safeReport(this.opts.errorHandler, err);
+  }
+
+  beginRestore() {
+    if (this.restores >= MAX_RESTORES) {
+      if (!this.restoresSaturated) {
+        this.restoresSaturated = true;
+        this.report(toError(`more than ${MAX_RESTORES} session restores at once: new ones get a fresh session`, codes.RECOVERY_FAILED));
+      }
+      return false;
+    }
+    this.restores++;
+    return true;
+  }
+
+  endRestore() {
+    this.restores--;
+    if (this.restores === 0) this.restoresSaturated = false;
   }
 
   attach(channel, adapter) {
@@ -96,11 +124,12 @@ class SharedClient {
     return publishOn(this.native, channel, message, (err) => this.report(err));
   }
 
-  // A recoverable broadcast: resolves to its offset once logged (connection state recovery).
-  publishLogged(channel, message, meta) {
+  // A recoverable broadcast: resolves to its offset once logged (connection state recovery), or to
+  // undefined when it went out unlogged.
+  publishLogged(channel, message) {
     let promise;
     try {
-      promise = this.native.publishLogged(channel, message, meta);
+      promise = this.native.publishLogged(channel, message);
     } catch (err) {
       this.report(toError(err, "ENCODE_FAILED"));
       return Promise.reject(err);
@@ -111,8 +140,9 @@ class SharedClient {
     });
   }
 
+  // flat: [channel, message, offset, ...]; offset is the one checked by the core, or undefined.
   onMessages(flat) {
-    for (let i = 0; i < flat.length; i += 2) {
+    for (let i = 0; i < flat.length; i += 3) {
       const channel = flat[i];
       const adapter = this.routes.get(channel);
       if (!adapter) continue;
@@ -125,9 +155,10 @@ class SharedClient {
           this.report(toError(`ignored a message on channel ${channel} for another namespace (${message.nsp})`, "BAD_NOTIFICATION"));
           continue;
         }
-        const offset = message.offset; // set on logged broadcasts (connection state recovery)
+        // Connection state recovery: the payload's own offset is never trusted.
+        if (message.offset !== undefined) delete message.offset;
+        const offset = flat[i + 2];
         if (offset !== undefined) {
-          delete message.offset;
           if (message.data && message.data.packet && Array.isArray(message.data.packet.data)) {
             adapter.recordDelivered(offset, message.data.packet.data, message.data.opts || {});
           }

@@ -63,60 +63,6 @@ std::string insert_and_notify(const std::string& table) {
          " SELECT pg_notify(c, h || id::text || '\"}') FROM src ORDER BY i";
 }
 
-std::string log_and_notify(const std::string& log_table, const std::string& attachment_table, bool with_attachment) {
-  std::string q =
-      "WITH l AS MATERIALIZED (SELECT pg_advisory_xact_lock(hashtext($1))),"
-      " s AS MATERIALIZED (SELECT nextval(pg_get_serial_sequence($1, 'id')) AS id";
-  if (with_attachment) q += ", nextval(pg_get_serial_sequence($10, 'id')) AS aid";
-  q += " FROM l), il AS (INSERT INTO " + log_table +
-       " (id, uid, nsp, rooms, except_rooms, packet) SELECT id, $2, $3, $4::text[], $5::text[], $6::bytea FROM s)";
-  if (with_attachment) {
-    q += ", ia AS (INSERT INTO " + attachment_table + " (id, payload) SELECT aid, $9::bytea FROM s)"
-         " SELECT s.id::text, pg_notify($7, $8 || s.aid::text || '\",\"offset\":\"' || s.id::text || '\"}') FROM s";
-  } else {
-    q += " SELECT s.id::text, pg_notify($7, $8 || s.id::text || '\"}') FROM s";
-  }
-  return q;
-}
-
-std::string create_log_table(const std::string& table) {
-  return "CREATE TABLE IF NOT EXISTS " + table +
-         " (id bigserial PRIMARY KEY, uid text NOT NULL, nsp text NOT NULL, rooms text[] NOT NULL,"
-         " except_rooms text[] NOT NULL, packet bytea NOT NULL, created_at timestamptz NOT NULL DEFAULT now())";
-}
-
-std::string create_session_table(const std::string& table) {
-  return "CREATE TABLE IF NOT EXISTS " + table +
-         " (pid text PRIMARY KEY, sid text NOT NULL, nsp text NOT NULL, rooms text[] NOT NULL, data bytea,"
-         " expires_at timestamptz NOT NULL)";
-}
-
-std::string upsert_session(const std::string& table) {
-  return "INSERT INTO " + table +
-         " (pid, sid, nsp, rooms, data, expires_at) VALUES ($1, $2, $3, $4::text[], $5::bytea, now() + $6::interval)"
-         " ON CONFLICT (pid) DO UPDATE SET sid = EXCLUDED.sid, nsp = EXCLUDED.nsp, rooms = EXCLUDED.rooms,"
-         " data = EXCLUDED.data, expires_at = EXCLUDED.expires_at";
-}
-
-std::string take_session(const std::string& session_table, const std::string& log_table) {
-  // The session is taken (deleted) whatever happens: a session restores at most once.
-  return "WITH s AS (DELETE FROM " + session_table +
-         " WHERE pid = $1 RETURNING sid, nsp, rooms, data, expires_at),"
-         " ok AS (SELECT * FROM s WHERE expires_at > now() AND nsp = $2"
-         " AND EXISTS (SELECT 1 FROM " + log_table + " WHERE id = $3::bigint AND nsp = $2))"
-         " SELECT 0 AS k, (SELECT coalesce(max(id), 0) FROM " + log_table + ") AS id, ok.sid AS uid,"
-         " array_to_json(ok.rooms)::text AS rooms, ok.data FROM ok"
-         " UNION ALL"
-         " SELECT 1, l.id, l.uid, NULL, l.packet FROM " + log_table + " l, ok"
-         " WHERE l.nsp = $2 AND l.id > $3::bigint"
-         " AND (cardinality(l.rooms) = 0 OR l.rooms && ok.rooms) AND NOT (l.except_rooms && ok.rooms)"
-         " ORDER BY k, id";
-}
-
-std::string delete_expired_sessions(const std::string& table) {
-  return "DELETE FROM " + table + " WHERE expires_at < now()";
-}
-
 std::string fetch_attachments(const std::string& table) {
   return "SELECT id, payload FROM " + table + " WHERE id = ANY($1::bigint[])";
 }

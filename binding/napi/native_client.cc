@@ -68,6 +68,7 @@ NativeClient::NativeClient(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Na
   options.reconnect.weak = o.Get("weak").ToBoolean();
   options.log_table = get_string(o, "logTableName", options.log_table);
   options.session_table = get_string(o, "sessionTableName", options.session_table);
+  options.statement_timeout_ms = get_uint(o, "statementTimeout", options.statement_timeout_ms);
   if (o.Get("reconnect").IsObject()) {
     Napi::Object r = o.Get("reconnect").As<Napi::Object>();
     options.reconnect.initial_delay_ms = get_uint(r, "initialDelay", options.reconnect.initial_delay_ms);
@@ -167,30 +168,26 @@ Napi::Value NativeClient::EnableRecovery(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// publishLogged(channel, message, { nsp, rooms, except, packetData }) -> Promise<offset string>
+// publishLogged(channel, message) -> Promise<offset string | undefined (sent unlogged)>
+// The log record (namespace, rooms, except, the packet) is taken from the message itself.
 Napi::Value NativeClient::PublishLogged(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const std::string channel = info[0].As<Napi::String>().Utf8Value();
   ToValueResult conversion;
   const pgadapter::Value message = ToValue(env, info[1], conversion);
-  Napi::Object meta = info[2].As<Napi::Object>();
-  auto log = std::make_unique<LogRecord>();
-  log->nsp = meta.Get("nsp").ToString().Utf8Value();
-  log->rooms = string_list(meta.Get("rooms"));
-  log->except = string_list(meta.Get("except"));
-  ToValueResult packet_info;
-  encode_msgpack(ToValue(env, meta.Get("packetData"), packet_info), log->packet);
   auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
-  log->done = [this, deferred](const std::string& offset, const std::string& error) {
+  auto done = [this, deferred](const std::string& offset, const std::string& error) {
     Settle([&](Napi::Env e) {
-      if (error.empty()) {
-        deferred->Resolve(Napi::String::New(e, offset));
-      } else {
+      if (!error.empty()) {
         deferred->Reject(Napi::Error::New(e, "failed to publish: " + error).Value());
+      } else if (offset.empty()) {
+        deferred->Resolve(e.Undefined());
+      } else {
+        deferred->Resolve(Napi::String::New(e, offset));
       }
     });
   };
-  const std::string dropped = client_->publish_logged(channel, message, conversion.has_binary, std::move(log));
+  const std::string dropped = client_->publish_logged(channel, message, conversion.has_binary, std::move(done));
   if (!dropped.empty()) {
     Napi::Error err = Napi::Error::New(env, dropped);
     err.Set("code", Napi::String::New(env, "PUBLISH_DROPPED"));
@@ -203,10 +200,10 @@ Napi::Value NativeClient::PublishLogged(const Napi::CallbackInfo& info) {
 Napi::Value NativeClient::PersistSession(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ToValueResult data_info;
-  const pgadapter::Value data = ToValue(env, info[4], data_info);
+  pgadapter::Value data = ToValue(env, info[4], data_info);  // throws a TypeError for circular data, a BigInt
   auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
   client_->persist_session(info[0].ToString().Utf8Value(), info[1].ToString().Utf8Value(),
-                           info[2].ToString().Utf8Value(), string_list(info[3]), data,
+                           info[2].ToString().Utf8Value(), string_list(info[3]), std::move(data),
                            [this, deferred](const std::string& error) {
                              Settle([&](Napi::Env e) {
                                if (error.empty()) deferred->Resolve(e.Undefined());
@@ -308,12 +305,14 @@ void NativeClient::get_params(std::function<void(bool, ConnParams, std::string)>
 void NativeClient::deliver(std::vector<Inbound>& batch) {
   Napi::Env env = Env();
   Napi::HandleScope scope(env);
-  Napi::Array flat = Napi::Array::New(env, batch.size() * 2);
+  Napi::Array flat = Napi::Array::New(env, batch.size() * 3);
   uint32_t i = 0;
   for (const Inbound& in : batch) {
     flat.Set(i++, Napi::String::New(env, in.channel));
     // Inline JSON goes as a string: JSON.parse builds the objects faster than N-API calls.
     flat.Set(i++, in.json.empty() ? FromValue(env, in.message) : Napi::String::New(env, in.json));
+    // The verified offset (connection state recovery); whatever the payload says is ignored.
+    flat.Set(i++, in.offset > 0 ? Napi::Value(Napi::String::New(env, std::to_string(in.offset))) : env.Undefined());
   }
   CallJs(on_messages_, {flat});
 }
