@@ -1,13 +1,13 @@
 "use strict";
 const { Adapter, ClusterAdapterWithHeartbeat, MessageType } = require("socket.io-adapter");
 const { randomBytes } = require("crypto");
-const { SharedClient } = require("./client");
+const { SharedClient, toError } = require("./client");
+const { channelName, namespaceProblem } = require("./channel");
 const { resolveOptions } = require("./options");
 const { paramsProvider, connectTimeoutOf } = require("./connection");
 const { DeliveredLog, isRestorable } = require("./recovery");
-const { toError, codes } = require("./errors");
+const { codes } = require("./errors");
 
-const MAX_CHANNEL_BYTES = 63;
 const EVENT = 2; // socket.io-parser packet type
 
 // What socket.io-adapter would give an offset to: a plain event broadcast, no ack, not volatile.
@@ -21,15 +21,18 @@ function toRecoveryError(err) {
   return toError(err, codes.RECOVERY_FAILED);
 }
 
-function channelOf(opts, nsp) {
-  const channel = `${opts.channelPrefix}#${nsp.name}`;
-  if (Buffer.byteLength(channel) > MAX_CHANNEL_BYTES) {
-    throw new Error(
-      `the PostgreSQL channel for namespace "${nsp.name}" would be "${channel}" (${Buffer.byteLength(channel)} bytes); ` +
-        `PostgreSQL channel names are at most ${MAX_CHANNEL_BYTES} bytes: use a shorter namespace or channelPrefix`,
-    );
-  }
-  return channel;
+const GATE = Symbol("postgres-adapter gate");
+
+// Runs before any middleware of the namespace (socket.io-adapter has no hook for incoming
+// connections): the namespace's current adapter admits or refuses each one.
+function installGate(nsp) {
+  if (nsp[GATE] || !Array.isArray(nsp._fns)) return;
+  nsp[GATE] = true;
+  nsp._fns.unshift((socket, next) => {
+    const adapter = socket.nsp.adapter;
+    if (adapter instanceof PostgresAdapter) adapter.admit(next);
+    else next();
+  });
 }
 
 class PostgresAdapter extends ClusterAdapterWithHeartbeat {
@@ -39,19 +42,32 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
    * @param client the SharedClient of this createAdapter() call
    */
   constructor(nsp, opts, client) {
-    const channel = channelOf(opts, nsp); // before super(): nothing to clean up if it throws
     super(nsp, opts);
+    // Never throws: a client can make Socket.IO create a namespace (a dynamic one), and this runs
+    // where nothing catches. A name that cannot be a channel is refused and reported instead.
+    const problem = namespaceProblem(opts.channelPrefix, nsp.name);
     // One id per server (all its namespaces), so the native core can drop our own messages early.
     this.uid = opts.uid;
     this.requestsTimeout = opts.requestsTimeout;
-    this.channel = channel;
+    this.channel = problem === null ? channelName(opts.channelPrefix, nsp.name) : null; // null: refused
     this.client = client;
     this.ackCleanupTimers = new Set();
     const recovery = nsp.server && nsp.server.opts && nsp.server.opts.connectionStateRecovery;
     this.recoveryDuration = recovery ? recovery.maxDisconnectionDuration : 0;
     this.delivered = new DeliveredLog(); // connection state recovery (lib/recovery.js)
-    client.attach(channel, this);
+    installGate(nsp);
+    if (this.channel === null) {
+      client.report(toError(`${problem}; its connections are refused`, "BAD_NAMESPACE"));
+      return;
+    }
+    client.attach(this.channel, this);
     if (this.recoveryDuration) client.native.enableRecovery(this.recoveryDuration);
+  }
+
+  // Called for every incoming connection, before the namespace's own middlewares.
+  admit(next) {
+    if (this.channel === null) return next(new Error("Invalid namespace")); // what Socket.IO says for an unknown one
+    next();
   }
 
   // As socket.io-adapter's, except that the timer forgetting the request is tracked, unref'd and
@@ -80,6 +96,7 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
   }
 
   doPublish(message) {
+    if (this.channel === null) return Promise.resolve(); // a refused namespace is local only
     if (this.recoveryDuration && isRecoverable(message)) {
       const { packet, opts } = message.data;
       const data = packet.data.slice(); // before socket.io appends the offset
@@ -140,6 +157,7 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
   }
 
   doPublishResponse(requesterUid, response) {
+    if (this.channel === null) return Promise.resolve();
     return this.client.publish(this.channel, response);
   }
 

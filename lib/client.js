@@ -28,6 +28,7 @@ function openNativeClient(getParams, opts, { listen, weak = false, onMessages, r
       maxDelay: opts.reconnectMaxDelay,
       connectTimeout: opts.connectTimeout,
       healthCheckInterval: opts.healthCheckInterval,
+      responseTimeout: opts.responseTimeout,
     },
     getParams,
     onMessages: onMessages || (() => {}),
@@ -109,10 +110,11 @@ class SharedClient {
     this.native.listen(channel);
   }
 
+  // channel: null for a refused namespace (never attached).
   async detach(channel) {
-    this.routes.delete(channel);
+    if (channel !== null) this.routes.delete(channel);
     if (this.routes.size > 0) {
-      this.native.unlisten(channel);
+      if (channel !== null) this.native.unlisten(channel);
       return;
     }
     await this.close();

@@ -5,6 +5,7 @@ const cluster = require("node:cluster");
 const { openNativeClient, publishOn, safeReport, toError, parseMessage } = require("./client");
 const { resolveOptions } = require("./options");
 const { paramsProvider } = require("./connection");
+const { channelName, namespaceProblem } = require("./channel");
 
 const MESSAGE_SOURCE = "_sio_adapter"; // set by @socket.io/cluster-adapter on worker messages
 const FETCH_SOCKETS_RESPONSE = 8;
@@ -41,9 +42,10 @@ function setupPrimary(source, userOpts) {
   }
 
   function channelOf(nsp) {
-    const channel = `${opts.channelPrefix}#${nsp}`;
+    const channel = channelName(opts.channelPrefix, nsp);
     if (!channels.has(channel)) {
-      if (Buffer.byteLength(channel) > 63) throw new Error(`the PostgreSQL channel "${channel}" exceeds 63 bytes`);
+      const problem = namespaceProblem(opts.channelPrefix, nsp);
+      if (problem !== null) throw new Error(problem);
       channels.set(channel, nsp);
       native.listen(channel); // publishing on it waits for this LISTEN
     }

@@ -5,6 +5,8 @@
 const { openNativeClient, publishOn, safeReport } = require("./client");
 const { resolveOptions } = require("./options");
 const { paramsProvider } = require("./connection");
+const { channelName, namespaceProblem } = require("./channel");
+const { PostgresAdapterError } = require("./errors");
 
 const EMITTER_UID = "emitter";
 const RESERVED_EVENTS = new Set(["connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"]);
@@ -46,10 +48,9 @@ class Emitter {
       this.shared = { native, opts: resolved, report };
     }
     const { channelPrefix } = this.shared.opts;
-    this.channel = `${channelPrefix}#${this.nsp}`;
-    if (Buffer.byteLength(this.channel) > 63) {
-      throw new Error(`the PostgreSQL channel "${this.channel}" exceeds 63 bytes: use a shorter namespace or channelPrefix`);
-    }
+    this.channel = channelName(channelPrefix, this.nsp);
+    const problem = namespaceProblem(channelPrefix, this.nsp);
+    if (problem !== null) throw new PostgresAdapterError(problem, "BAD_NAMESPACE");
   }
 
   /** An emitter for another namespace, with the same options and connection. */

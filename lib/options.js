@@ -20,7 +20,8 @@ const DEFAULTS = {
   reconnectMaxDelay: 10000,
   connectTimeout: 10000,
   healthCheckInterval: 15000,
-  statementTimeout: 30000,
+  responseTimeout: 10000,
+  statementTimeout: 5000,
 };
 
 function defaultErrorHandler(err) {
@@ -67,6 +68,7 @@ function resolveOptions(opts) {
   check(opts, "reconnectMaxDelay", isInt(1), "a positive integer (ms)");
   check(opts, "connectTimeout", isInt(1), "a positive integer (ms)");
   check(opts, "healthCheckInterval", isInt(0), "a non-negative integer (ms; 0 disables it)");
+  check(opts, "responseTimeout", isInt(0), "a non-negative integer (ms; 0 disables it)");
   check(opts, "statementTimeout", isInt(0), "a non-negative integer (ms; 0 keeps PostgreSQL's setting)");
   const out = { ...DEFAULTS };
   for (const key of Object.keys(opts)) if (opts[key] !== undefined) out[key] = opts[key];

@@ -324,6 +324,7 @@ describe('options validation', () => {
     ['reconnectMaxDelay', '10s'], ['reconnectMaxDelay', []],
     ['connectTimeout', NaN], ['connectTimeout', true],
     ['healthCheckInterval', true], ['healthCheckInterval', -1],
+    ['responseTimeout', '1s'], ['responseTimeout', -1],
     ['statementTimeout', '1000'], ['statementTimeout', -1],
   ];
   test.each(wrong)('%s = %p → TypeError naming the option', (name, value) => {
@@ -423,12 +424,21 @@ describe('namespace names and the 63-byte channel limit', () => {
     if (ctx) await ctx.cluster.close();
   });
 
-  test('io.of(name) throws a clear Error when the channel would exceed 63 bytes', () => {
+  // A namespace can be created by a client (dynamic namespaces): io.of() must not throw. The namespace is
+  // refused (its clients get a connect_error) and reported.
+  test('io.of(name) reports a clear BAD_NAMESPACE error when the channel would exceed 63 bytes', async () => {
     const io = ctx.cluster.servers[0].io;
-    expect(() => io.of(`/${'n'.repeat(80)}`)).toThrow(/63 bytes/);
+    const errs = ctx.errors[0];
+    const before = errs.length;
+    expect(() => io.of(`/${'n'.repeat(80)}`)).not.toThrow();
     // Bytes, not characters: 2-byte characters overflow sooner.
     const room = 63 - Buffer.byteLength(`${ctx.cluster.adapterOpts.channelPrefix}#/`);
-    expect(() => io.of(`/${'é'.repeat(Math.ceil(room / 2) + 1)}`)).toThrow(/63 bytes/);
+    const accented = `/${'é'.repeat(Math.ceil(room / 2) + 1)}`;
+    expect(() => io.of(accented)).not.toThrow();
+    const reported = errs.slice(before);
+    expect(reported.map((e) => e.code)).toEqual(['BAD_NAMESPACE', 'BAD_NAMESPACE']);
+    for (const e of reported) expect(e.message).toMatch(/63 bytes/);
+    await expect(ctx.cluster.connect(0, { nsp: accented })).rejects.toThrow('Invalid namespace');
   });
 
   test('a namespace whose channel is exactly 63 bytes works, and the server still works after a refused one', async () => {
@@ -436,7 +446,10 @@ describe('namespace names and the 63-byte channel limit', () => {
     const room = 63 - Buffer.byteLength(`${cluster.adapterOpts.channelPrefix}#/`);
     const name = `/${'x'.repeat(room)}`;
     expect(Buffer.byteLength(`${cluster.adapterOpts.channelPrefix}#${name}`)).toBe(63);
-    expect(() => cluster.servers[0].io.of(`${name}y`)).toThrow(/63 bytes/);
+    const before = ctx.errors[0].length;
+    cluster.servers[0].io.of(`${name}y`);
+    expect(ctx.errors[0].slice(before).map((e) => e.code)).toEqual(['BAD_NAMESPACE']);
+    expect(ctx.errors[0][before].message).toMatch(/63 bytes/);
     for (const s of cluster.servers) s.io.of(name);
     await waitForClusterReady(cluster.servers, { namespaces: [name] });
     const onB = await cluster.connect(1, { nsp: name });

@@ -26,7 +26,7 @@ struct ClientOptions {
   bool listen = true;
   std::string log_table = "socket_io_log";             // connection state recovery
   std::string session_table = "socket_io_sessions";
-  uint32_t statement_timeout_ms = 30000;  // on every session of ours (0: PostgreSQL's setting)
+  uint32_t statement_timeout_ms = 5000;  // on every session of ours (0: PostgreSQL's setting)
   ReconnectPolicy reconnect;
 };
 

@@ -1,6 +1,8 @@
 // LISTENs on the adapter's channels and turns notifications into cluster messages, in order:
 // it skips our own messages, fetches attachment rows in batches, decodes them, reports and
 // skips anything malformed, and hands each ready run of messages over in one batch.
+// Anyone may NOTIFY on our channels, so what waits here is bounded (messages and bytes, reported
+// and dropped past the bound) and an attachment id announced again is reported, not fetched again.
 #pragma once
 
 #include <algorithm>
@@ -8,6 +10,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "core/pg_connection.h"
@@ -65,7 +68,6 @@ class Listener {
   void run(Query q) { conn_.enqueue(std::move(q)); }
 
   static constexpr uint64_t kOwnWaitMs = 3000;
-  static constexpr size_t kMaxInbound = 100000;
 
  private:
   enum class State { Ready, Pending, Fetching, Dropped, OwnPending, OwnReady };
@@ -79,6 +81,7 @@ class Listener {
     State state = State::Ready;
     Check check = Check::None;
     std::string uid, nsp;               // what the log row of `offset` must say
+    size_t bytes = 0;                   // counted in inbound_bytes_: the JSON or the attachment's msgpack
     std::function<void()> own_deliver;  // OwnReady
     uint64_t since = 0;                 // OwnPending
   };
@@ -93,9 +96,12 @@ class Listener {
   void accept_own(const Notification& note);
   void insert_own(int64_t offset, std::function<void()> deliver);
   void verify();
+  bool inbound_full() const;
+  bool first_announcement(int64_t attachment_id);
   void fetch();
   void on_fetched(PGresult* res, const std::string& error);
   void deliver();
+  void pop_front();
   void report(const std::string& message, const char* code) {
     if (hooks_.report) hooks_.report(message, code);
   }
@@ -106,11 +112,14 @@ class Listener {
   std::string table_;
   std::map<std::string, bool> channels_;  // channel -> LISTEN confirmed at least once
   std::deque<Entry> inbound_;
+  size_t inbound_bytes_ = 0;
+  size_t overflow_dropped_ = 0;  // notifications dropped since the queue was last below its bounds
+  std::unordered_set<int64_t> seen_ids_;  // the latest attachment ids announced, oldest first in seen_order_
+  std::deque<int64_t> seen_order_;
   bool fetching_ = false;
   Recovery* recovery_ = nullptr;  // null while recovery is off
   bool verifying_ = false;
   bool synced_ = false;       // the baseline of this listening session is known
-  bool overflowing_ = false;  // dropping notifications past kMaxInbound (reported once)
   int64_t last_offset_ = 0;   // highest offset handed over
   int64_t baseline_ = 0;
   int64_t own_claimed_ = 0;   // highest own offset handed back or queued to be

@@ -1,6 +1,7 @@
 // Publishes cluster messages in order on one connection. Messages waiting while a batch is in
 // flight are grouped: a run of small messages goes out as one statement (one transaction, one
-// round trip), and so does a run of attachments (rows inserted and announced together).
+// round trip), and so does a run of attachments (rows inserted and announced together). A batch
+// PostgreSQL refuses is sent again in halves, so one bad message fails alone.
 #pragma once
 
 #include <deque>
@@ -46,7 +47,9 @@ class Publisher {
   void on_logged(size_t count, PGresult* res, const std::string& error);
   void unlog(size_t from, size_t count);
   void send_batch();
-  void finish(size_t count, const std::string& error);
+  size_t batch_limit() const;
+  // lost: the connection dropped with the statement in flight (it may have run: not resent).
+  void finish(size_t count, bool lost, const std::string& error);
 
   PgConnection& conn_;
   size_t max_queue_;
@@ -55,6 +58,9 @@ class Publisher {
   Recovery* recovery_ = nullptr;
   std::string uid_;
   std::deque<OutMessage> queue_;
+  // After a refused batch: how many messages at the front of the queue each next statement may
+  // take, in order (the halves of the refused batch, halved again when one is refused too).
+  std::deque<size_t> pieces_;
   bool busy_ = false;
   size_t logged_in_flight_ = 0;  // messages of the logged statement in flight
 };

@@ -41,15 +41,15 @@ std::string text_of(PGresult* res, int row, int col) {
 
 std::string create_log_sql(const std::string& table) {
   return "CREATE TABLE IF NOT EXISTS " + table +
-         " (id bigserial PRIMARY KEY, uid text NOT NULL, nsp text NOT NULL, rooms text[] NOT NULL,"
-         " except_rooms text[] NOT NULL, packet bytea NOT NULL, created_at timestamptz NOT NULL DEFAULT"
-         " pg_catalog.now())";
+         " (id bigserial PRIMARY KEY, uid pg_catalog.text NOT NULL, nsp pg_catalog.text NOT NULL,"
+         " rooms pg_catalog.text[] NOT NULL, except_rooms pg_catalog.text[] NOT NULL, packet pg_catalog.bytea NOT NULL,"
+         " created_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now())";
 }
 
 std::string create_session_sql(const std::string& table) {
   return "CREATE TABLE IF NOT EXISTS " + table +
-         " (pid text PRIMARY KEY, sid text NOT NULL, nsp text NOT NULL, rooms text[] NOT NULL, data bytea,"
-         " expires_at timestamptz NOT NULL)";
+         " (pid pg_catalog.text PRIMARY KEY, sid pg_catalog.text NOT NULL, nsp pg_catalog.text NOT NULL,"
+         " rooms pg_catalog.text[] NOT NULL, data pg_catalog.bytea, expires_at pg_catalog.timestamptz NOT NULL)";
 }
 
 }  // namespace
@@ -157,8 +157,8 @@ Query Recovery::log_batch(PGconn* conn, const std::string& quoted_attachment_tab
       " AS t (id, uid, nsp, rooms, except_rooms, packet, created_at)"
       " VALUES (0, '', '', '{}', '{}', '', 'infinity') ON CONFLICT (id) DO UPDATE SET created_at = EXCLUDED.created_at"
       " RETURNING 1),"
-      " s AS MATERIALIZED (SELECT pg_catalog.nextval(pg_catalog.pg_get_serial_sequence($1, 'id')::pg_catalog.regclass)"
-      " AS id, CASE WHEN u.a THEN pg_catalog.nextval(pg_catalog.pg_get_serial_sequence($2, 'id')::pg_catalog.regclass)"
+      " s AS MATERIALIZED (SELECT pg_catalog.nextval(pg_catalog.pg_get_serial_sequence($1::pg_catalog.text, 'id'::pg_catalog.text)::pg_catalog.regclass)"
+      " AS id, CASE WHEN u.a THEN pg_catalog.nextval(pg_catalog.pg_get_serial_sequence($2::pg_catalog.text, 'id'::pg_catalog.text)::pg_catalog.regclass)"
       " END AS aid, u.c, u.h, u.p, u.ap, u.a, u.n, u.rf, u.rt, u.ef, u.et, u.i FROM ROWS FROM ("
       "pg_catalog.unnest($3::pg_catalog.text[]), pg_catalog.unnest($4::pg_catalog.text[]),"
       " pg_catalog.unnest($5::pg_catalog.bytea[]), pg_catalog.unnest($6::pg_catalog.bytea[]),"
@@ -167,12 +167,12 @@ Query Recovery::log_batch(PGconn* conn, const std::string& quoted_attachment_tab
       " pg_catalog.unnest($13::pg_catalog.int4[]), pg_catalog.unnest($14::pg_catalog.int4[]))"
       " WITH ORDINALITY AS u(c, h, p, ap, a, n, rf, rt, ef, et, i) WHERE EXISTS (SELECT FROM l)),"
       " il AS (INSERT INTO " + log + " (id, uid, nsp, rooms, except_rooms, packet)"
-      " SELECT s.id, $15, s.n, ($9::pg_catalog.text[])[s.rf:s.rt], ($12::pg_catalog.text[])[s.ef:s.et], s.p FROM s),"
+      " SELECT s.id, $15::pg_catalog.text, s.n, ($9::pg_catalog.text[])[s.rf:s.rt], ($12::pg_catalog.text[])[s.ef:s.et], s.p FROM s),"
       " ia AS (INSERT INTO " + quoted_attachment_table + " (id, payload) SELECT s.aid, s.ap FROM s WHERE s.a)"
       " SELECT s.id, pg_catalog.pg_notify(s.c, CASE WHEN s.a THEN s.h OPERATOR(pg_catalog.||) s.aid::pg_catalog.text"
-      " OPERATOR(pg_catalog.||) '\",\"offset\":\"' OPERATOR(pg_catalog.||) s.id::pg_catalog.text"
-      " OPERATOR(pg_catalog.||) '\"}' ELSE s.h OPERATOR(pg_catalog.||) s.id::pg_catalog.text"
-      " OPERATOR(pg_catalog.||) '\"}' END) FROM s ORDER BY s.i";
+      " OPERATOR(pg_catalog.||) '\",\"offset\":\"'::pg_catalog.text OPERATOR(pg_catalog.||) s.id::pg_catalog.text"
+      " OPERATOR(pg_catalog.||) '\"}'::pg_catalog.text ELSE s.h OPERATOR(pg_catalog.||) s.id::pg_catalog.text"
+      " OPERATOR(pg_catalog.||) '\"}'::pg_catalog.text END) FROM s ORDER BY s.i";
   q.params.resize(15);
   q.params[0] = log;
   q.params[1] = quoted_attachment_table;
@@ -246,7 +246,8 @@ Query Recovery::persist(PGconn* conn, const std::string& pid, const std::string&
   for (const auto& r : rooms) room_ptrs.push_back(&r);
   Query q;
   q.sql = "INSERT INTO " + quoted(conn, session_table_) +
-          " (pid, sid, nsp, rooms, data, expires_at) VALUES ($1, $2, $3, $4::pg_catalog.text[], $5::pg_catalog.bytea,"
+          " (pid, sid, nsp, rooms, data, expires_at) VALUES ($1::pg_catalog.text, $2::pg_catalog.text,"
+          " $3::pg_catalog.text, $4::pg_catalog.text[], $5::pg_catalog.bytea,"
           " pg_catalog.now() OPERATOR(pg_catalog.+) $6::pg_catalog.interval)"
           " ON CONFLICT (pid) DO UPDATE SET sid = EXCLUDED.sid, nsp = EXCLUDED.nsp, rooms = EXCLUDED.rooms,"
           " data = EXCLUDED.data, expires_at = EXCLUDED.expires_at";
@@ -317,7 +318,7 @@ std::vector<Query> Recovery::cleanup(PGconn* conn) const {
   out[0].sql = "DELETE FROM " + quoted(conn, session_table_) +
                " WHERE expires_at OPERATOR(pg_catalog.<) pg_catalog.now()";
   out[1].sql = "DELETE FROM " + quoted(conn, log_table_) +
-               " WHERE created_at OPERATOR(pg_catalog.<) pg_catalog.now() OPERATOR(pg_catalog.-) $1::pg_catalog.interval";
+               " WHERE created_at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) $1::pg_catalog.interval)";
   out[1].params = {std::to_string(max_disconnection_ms_) + " milliseconds"};
   for (Query& q : out) {
     q.per_connection = true;

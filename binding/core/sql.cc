@@ -3,6 +3,10 @@
 namespace pgadapter::sql {
 
 bool quote_identifier(PGconn* conn, const std::string& name, std::string& out, std::string& error) {
+  if (name.find('\0') != std::string::npos) {
+    error = "an identifier cannot contain a NUL byte";  // libpq would quote only what precedes it
+    return false;
+  }
   char* quoted = PQescapeIdentifier(conn, name.data(), name.size());
   if (quoted == nullptr) {
     error = PQerrorMessage(conn);
@@ -53,27 +57,41 @@ void append_binary_array(unsigned elem_oid, const std::vector<const std::string*
   }
 }
 
+// Every function, operator and type below is schema-qualified and given exact argument types: an
+// unqualified call resolves through the session's search_path, where another role may have planted
+// a better-matching overload (see README, "search_path"). Only table names follow the search_path.
+
 std::string insert_and_notify(const std::string& table) {
   // Each row takes its id from the table's sequence explicitly, so the id given in a notification
   // is the one of its own row (RETURNING has no guaranteed order). One statement, one transaction:
   // the rows are committed when the notifications are delivered, in input order.
-  return "WITH src AS MATERIALIZED (SELECT nextval(pg_get_serial_sequence($4, 'id')) AS id, p, c, h, i"
-         " FROM unnest($1::bytea[], $2::text[], $3::text[]) WITH ORDINALITY AS u(p, c, h, i)),"
+  return "WITH src AS MATERIALIZED (SELECT pg_catalog.nextval(pg_catalog.pg_get_serial_sequence($4::pg_catalog.text,"
+         " 'id')::pg_catalog.regclass) AS id, p, c, h, i"
+         " FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.bytea[]), pg_catalog.unnest($2::pg_catalog.text[]),"
+         " pg_catalog.unnest($3::pg_catalog.text[])) WITH ORDINALITY AS u(p, c, h, i)),"
          " ins AS (INSERT INTO " + table + " (id, payload) SELECT id, p FROM src)"
-         " SELECT pg_notify(c, h || id::text || '\"}') FROM src ORDER BY i";
+         " SELECT pg_catalog.pg_notify(c, h OPERATOR(pg_catalog.||) id::pg_catalog.text"
+         " OPERATOR(pg_catalog.||) '\"}'::pg_catalog.text) FROM src ORDER BY i";
 }
 
+// The payloads whose running total (in id order) passes $2 bytes come back NULL with their size:
+// the listener fetches them in a later statement. The first row always comes, however large.
 std::string fetch_attachments(const std::string& table) {
-  return "SELECT id, payload FROM " + table + " WHERE id = ANY($1::bigint[])";
+  return "SELECT id, CASE WHEN running OPERATOR(pg_catalog.<=) $2::pg_catalog.int8 OR n OPERATOR(pg_catalog.=) 1"
+         " THEN payload END, size FROM (SELECT id, payload, pg_catalog.octet_length(payload) AS size,"
+         " pg_catalog.sum(pg_catalog.octet_length(payload)) OVER w AS running, pg_catalog.row_number() OVER w AS n"
+         " FROM " + table + " WHERE id OPERATOR(pg_catalog.=) ANY($1::pg_catalog.int8[]) WINDOW w AS (ORDER BY id)) s";
 }
 
 std::string delete_older_than(const std::string& table) {
-  return "DELETE FROM " + table + " WHERE created_at < now() - $1::interval";
+  // OPERATOR() forms all share one precedence: the parentheses are needed.
+  return "DELETE FROM " + table +
+         " WHERE created_at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) $1::pg_catalog.interval)";
 }
 
 std::string create_table(const std::string& table) {
   return "CREATE TABLE IF NOT EXISTS " + table +
-         " (id bigserial UNIQUE, created_at timestamptz DEFAULT NOW(), payload bytea)";
+         " (id bigserial UNIQUE, created_at pg_catalog.timestamptz DEFAULT pg_catalog.now(), payload pg_catalog.bytea)";
 }
 
 }  // namespace pgadapter::sql
