@@ -29,7 +29,8 @@ export type PostgresAdapterErrorCode =
   | "RECOVERY_UNAVAILABLE" // the recovery tables are missing and cannot be created: broadcasts go out unrecoverable
   | "IPC_FAILED" // setupPrimary could not forward a message to a worker
   | "BAD_NAMESPACE" // a namespace that cannot be mapped to a channel name
-  | "CALLBACK_FAILED"; // a callback into JavaScript threw
+  | "CALLBACK_FAILED" // a callback into JavaScript threw
+  | "NATIVE_FAILED"; // the native core could not complete a call (out of memory or an internal error)
 
 /** Every error the package reports to `errorHandler` (or throws with a code); `code` says what happened. */
 export declare class PostgresAdapterError extends Error {
