@@ -102,9 +102,10 @@ void Client::on_connection_ready(Link& link) {
       Query create;
       create.sql = sql::create_table(table);
       create.done = [this](PGresult* res, const std::string& error) {
-        // Two servers creating the table at once: one of them loses the race, harmlessly.
+        // Two servers creating the table at once: one of them loses the race (on the table or its row
+        // type), harmlessly.
         const std::string code = sqlstate(res);
-        if (!error.empty() && res != nullptr && code != "42P07" && code != "23505") {
+        if (!error.empty() && res != nullptr && code != "42P07" && code != "23505" && code != "42710") {
           sink_.report("cannot create table " + options_.table + ": " + error, "CREATE_TABLE_FAILED");
         }
       };

@@ -94,7 +94,7 @@ std::vector<Query> Recovery::setup_queries(PGconn* conn) {
     q.done = [this](PGresult* res, const std::string& error) {
       const std::string code = sqlstate(res);
       // Two servers creating a table at once: one loses the race, harmlessly.
-      if (!error.empty() && res != nullptr && code != "42P07" && code != "23505") create_error_ = error;
+      if (!error.empty() && res != nullptr && code != "42P07" && code != "23505" && code != "42710") create_error_ = error;
     };
     out.push_back(std::move(q));
   }
