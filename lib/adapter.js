@@ -7,6 +7,7 @@ const { resolveOptions } = require("./options");
 const { paramsProvider, connectTimeoutOf } = require("./connection");
 const { DeliveredLog, isRestorable } = require("./recovery");
 const { codes } = require("./errors");
+const { healthOf } = require("./health");
 
 const EVENT = 2; // socket.io-parser packet type
 
@@ -187,6 +188,16 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
       }, this.requestsTimeout);
       return;
     }
+  }
+
+  /** This server's figures: one native client serves every namespace of a createAdapter(). See the README. */
+  stats() {
+    return this.client.native.stats();
+  }
+
+  /** { ok, reasons, ... } for readiness probes. See the README. */
+  health(options) {
+    return healthOf(this.client.native.stats(), this.client.opts.maxPublishQueue, options);
   }
 
   async close() {

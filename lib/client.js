@@ -3,6 +3,8 @@
 // messages to the namespace adapters by channel and turns native reports into Errors.
 const { NativeClient } = require("./native");
 const { toError, codes } = require("./errors");
+const { OutageTracker } = require("./health");
+const debug = require("debug")("socket.io-postgres-native");
 
 // Inline notifications arrive as JSON text already validated by the native core; attachments as objects.
 function parseMessage(m) {
@@ -33,6 +35,8 @@ function openNativeClient(getParams, opts, { listen, weak = false, onMessages, r
     getParams,
     onMessages: onMessages || (() => {}),
     onError: (message, code) => report(toError(message, code)),
+    // Lifecycle lines (connect, loss, LISTEN, batch sizes): asked of the core only when DEBUG enables them.
+    onLog: debug.enabled ? (line) => debug("%s", line) : undefined,
   });
   native.start();
   return native;
@@ -73,6 +77,16 @@ class SharedClient {
     this.restoresSaturated = false;
     this.routes = new Map(); // channel -> adapter
     this.closed = false;
+    this.native = null;
+    this.outages = new OutageTracker((event, arg) => {
+      for (const adapter of this.routes.values()) {
+        try {
+          adapter.emit(event, arg);
+        } catch (_) {
+          // a throwing listener must not break the native client
+        }
+      }
+    });
     this.native = openNativeClient(getParams, opts, {
       listen: true,
       onMessages: (flat) => this.onMessages(flat),
@@ -80,12 +94,15 @@ class SharedClient {
     });
   }
 
+  // Every report to the errorHandler is counted (stats().errors) and may start or end an outage.
   report(err) {
     if (err && err.code === codes.RECOVERY_UNAVAILABLE) {
       // Once per client, and visible without DEBUG: the user has a table to create.
       console.warn(`socket.io-postgres-native: ${err.message}`);
     }
+    if (this.native) this.native.countError(err.code);
     safeReport(this.opts.errorHandler, err);
+    if (this.native) this.outages.onReport(err, this.native.stats());
   }
 
   beginRestore() {

@@ -19,6 +19,8 @@
 
 namespace pgadapter {
 
+class Stats;
+
 struct Inbound {
   std::string channel;
   Value message;     // a decoded attachment, or
@@ -39,6 +41,7 @@ class Listener {
   Listener(PgConnection& conn, std::string uid, Hooks hooks);
 
   void set_table(std::string quoted_table) { table_ = std::move(quoted_table); }
+  void set_stats(Stats* stats) { stats_ = stats; }
   void add(const std::string& channel);
   void remove(const std::string& channel);
   bool listening(const std::string& channel) const;
@@ -121,6 +124,7 @@ class Listener {
   bool verifying_ = false;
   bool synced_ = false;       // the baseline of this listening session is known
   int64_t last_offset_ = 0;   // highest offset handed over
+  Stats* stats_ = nullptr;
   int64_t baseline_ = 0;
   int64_t own_claimed_ = 0;   // highest own offset handed back or queued to be
   std::map<int64_t, OwnResult> own_results_;  // committed, our notification not seen yet

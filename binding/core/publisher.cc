@@ -6,6 +6,7 @@
 
 #include "core/error_codes.h"
 #include "core/sql.h"
+#include "core/stats.h"
 
 namespace pgadapter {
 
@@ -83,6 +84,7 @@ void Publisher::send_attachments() {
   q.param_formats = {1, 1, 1, 0};
   q.done = [this, count](PGresult* res, const std::string& error) { finish(count, res == nullptr, error); };
   busy_ = true;
+  in_flight_ = count;
   conn_.enqueue(std::move(q));
 }
 
@@ -101,6 +103,7 @@ void Publisher::send_logged() {
   q.done = [this, count](PGresult* res, const std::string& error) { on_logged(count, res, error); };
   busy_ = true;
   logged_in_flight_ = count;
+  in_flight_ = count;
   conn_.enqueue(std::move(q));
 }
 
@@ -141,6 +144,7 @@ void Publisher::on_logged(size_t count, PGresult* res, const std::string& error)
       if (digits) offsets[i].assign(v, static_cast<size_t>(n));
     }
   }
+  if (stats_) stats_->on_batch_done(queue_, count, error.empty(), uv_hrtime());
   std::vector<std::unique_ptr<LogRecord>> logs;
   for (size_t i = 0; i < count && !queue_.empty(); ++i) {
     logs.push_back(std::move(queue_.front().log));
@@ -210,6 +214,7 @@ void Publisher::send_batch() {
   }
   q.done = [this, count](PGresult* res, const std::string& error) { finish(count, res == nullptr, error); };
   busy_ = true;
+  in_flight_ = count;
   conn_.enqueue(std::move(q));
 }
 
@@ -235,6 +240,7 @@ void Publisher::finish(size_t count, bool lost, const std::string& error) {
     const std::string what = count == 1 && !queue_.empty()
                                  ? "a message on channel \"" + queue_.front().channel + "\""
                                  : std::to_string(count) + " messages";
+    if (stats_) stats_->on_batch_done(queue_, count, error.empty(), uv_hrtime());
     for (size_t i = 0; i < count && !queue_.empty(); ++i) queue_.pop_front();
     // Reported once the queue is consistent: the handler may publish again.
     if (!error.empty() && hooks_.report) hooks_.report("failed to publish " + what + ": " + error, "PUBLISH_FAILED");

@@ -14,6 +14,8 @@
 
 namespace pgadapter {
 
+class Stats;
+
 class Publisher {
  public:
   struct Hooks {
@@ -40,6 +42,8 @@ class Publisher {
   void pump();
   bool drained() const { return queue_.empty() && !busy_; }
   size_t size() const { return queue_.size(); }
+  size_t in_flight() const { return busy_ ? in_flight_ : 0; }  // of size(), those in the statement being run
+  void set_stats(Stats* stats) { stats_ = stats; }
 
  private:
   void send_attachments();
@@ -63,6 +67,8 @@ class Publisher {
   std::deque<size_t> pieces_;
   bool busy_ = false;
   size_t logged_in_flight_ = 0;  // messages of the logged statement in flight
+  size_t in_flight_ = 0;
+  Stats* stats_ = nullptr;
 };
 
 }  // namespace pgadapter
