@@ -1,12 +1,12 @@
 "use strict";
 const { Adapter, ClusterAdapterWithHeartbeat, MessageType } = require("socket.io-adapter");
 const { randomBytes } = require("crypto");
-const { SharedClient, toError } = require("./client");
+const { SharedClient } = require("./client");
+const { codes, toError } = require("./errors");
 const { channelName, namespaceProblem } = require("./channel");
 const { resolveOptions } = require("./options");
 const { paramsProvider, connectTimeoutOf } = require("./connection");
 const { DeliveredLog, isRestorable } = require("./recovery");
-const { codes } = require("./errors");
 const { healthOf } = require("./health");
 
 const EVENT = 2; // socket.io-parser packet type
@@ -16,10 +16,6 @@ function isRecoverable(message) {
   if (message.type !== MessageType.BROADCAST || message.data.requestId !== undefined) return false;
   const { packet, opts } = message.data;
   return packet.type === EVENT && packet.id === undefined && !(opts.flags && opts.flags.volatile);
-}
-
-function toRecoveryError(err) {
-  return toError(err, codes.RECOVERY_FAILED);
 }
 
 const GATE = Symbol("postgres-adapter gate");
@@ -58,7 +54,7 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
     this.delivered = new DeliveredLog(); // connection state recovery (lib/recovery.js)
     installGate(nsp);
     if (this.channel === null) {
-      client.report(toError(`${problem}; its connections are refused`, "BAD_NAMESPACE"));
+      client.report(toError(`${problem}; its connections are refused`, codes.BAD_NAMESPACE));
       return;
     }
     client.attach(this.channel, this);
@@ -131,7 +127,7 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
       );
       return;
     }
-    stored.catch((err) => this.client.report(toRecoveryError(err)));
+    stored.catch((err) => this.client.report(toError(err, codes.RECOVERY_FAILED)));
   }
 
   // Called in delivery order for every logged broadcast (ours and the other servers').
@@ -146,7 +142,7 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
     try {
       session = await this.client.native.restoreSession(pid, this.nsp.name, offset);
     } catch (err) {
-      this.client.report(toRecoveryError(err));
+      this.client.report(toError(err, codes.RECOVERY_FAILED));
       return null;
     } finally {
       this.client.endRestore();

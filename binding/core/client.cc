@@ -4,6 +4,7 @@
 
 #include "core/error_codes.h"
 #include "core/sql.h"
+#include "core/error_codes.h"
 
 namespace pgadapter {
 
@@ -88,7 +89,7 @@ void Client::start() {
 bool Client::quote(PGconn* conn, const std::string& name, std::string& out) {
   std::string error;
   if (sql::quote_qualified(conn, name, out, error)) return true;
-  sink_.report("cannot quote the table name \"" + name + "\": " + error, "BAD_TABLE_NAME");
+  sink_.report("cannot quote the table name \"" + name + "\": " + error, codes::BAD_TABLE_NAME);
   out = "\"\"";
   return false;
 }
@@ -118,7 +119,7 @@ void Client::on_connection_ready(Link& link) {
         // type), harmlessly.
         const std::string code = sqlstate(res);
         if (!error.empty() && res != nullptr && code != "42P07" && code != "23505" && code != "42710") {
-          sink_.report("cannot create table " + options_.table + ": " + error, "CREATE_TABLE_FAILED");
+          sink_.report("cannot create table " + options_.table + ": " + error, codes::CREATE_TABLE_FAILED);
         }
       };
       setup.push_back(std::move(create));
@@ -139,7 +140,7 @@ void Client::on_connection_ready(Link& link) {
       if (!error.empty() || !link.outage_reported) return;
       link.outage_reported = false;
       ++link.stats->reconnects;
-      sink_.report(std::string("reconnected the ") + link.role + " connection to PostgreSQL", "RECONNECTED");
+      sink_.report(std::string("reconnected the ") + link.role + " connection to PostgreSQL", codes::RECONNECTED);
     };
     setup.push_back(std::move(mark));
   }
@@ -156,7 +157,7 @@ void Client::on_connection_down(Link& link, const std::string& error, bool was_r
     link.outage_reported = true;
     sink_.report(std::string(link.role) + " connection to PostgreSQL " + (was_ready ? "lost: " : "failed: ") + error +
                      " (reconnecting)",
-                 "CONNECTION_LOST");
+                 codes::CONNECTION_LOST);
   }
   if (&link == publish_link_.get()) {
     // What waits for an offset now would wait for the database: it goes out unlogged (delivered
@@ -333,7 +334,7 @@ void Client::on_cleanup_tick() {
   q.params = {std::to_string(options_.cleanup_interval_ms) + " milliseconds"};
   q.done = [this](PGresult*, const std::string& error) {
     cleanup_running_ = false;
-    if (!error.empty()) sink_.report("cleanup of " + options_.table + " failed: " + error, "CLEANUP_FAILED");
+    if (!error.empty()) sink_.report("cleanup of " + options_.table + " failed: " + error, codes::CLEANUP_FAILED);
   };
   q.per_connection = true;
   cleanup_running_ = true;
@@ -361,7 +362,7 @@ void Client::close(uint32_t flush_timeout_ms, std::function<void()> done) {
 void Client::on_flush_deadline() {
   if (!closed_) {
     sink_.report("closing with " + std::to_string(publisher_->size()) + " messages not yet published",
-                 "PUBLISH_FAILED");
+                 codes::PUBLISH_FAILED);
     finish_close();
   }
 }
