@@ -13,8 +13,8 @@ export type PostgresAdapterErrorCode =
   | "CONNECTION_LOST" // a connection failed or was lost; it is retried (reported once per outage)
   | "RECONNECTED" // that connection is back (and LISTENs again)
   | "PUBLISH_FAILED" // PostgreSQL refused a publish, or the connection was lost while it was in flight
-  | "PUBLISH_DROPPED" // the publish queue was full, the adapter is closed, or the channel name is one PostgreSQL cannot take
-  | "ENCODE_FAILED" // a message cannot be serialized (a BigInt, a circular structure)
+  | "PUBLISH_DROPPED" // the publish queue was full, the adapter is closed, or the channel is not a valid name
+  | "ENCODE_FAILED" // a message cannot be serialized (a BigInt, a circular structure, nesting over 512 levels)
   | "BAD_NOTIFICATION" // a malformed notification on one of our channels; skipped
   | "BAD_ATTACHMENT" // an attachment row that is not a valid msgpack cluster message; skipped
   | "ATTACHMENT_MISSING" // an announced attachment row is gone (deleted by the cleanup); skipped
@@ -23,7 +23,7 @@ export type PostgresAdapterErrorCode =
   | "LISTEN_FAILED" // a LISTEN statement failed
   | "CLEANUP_FAILED" // the periodic cleanup of old rows failed
   | "CREATE_TABLE_FAILED" // creating a table (createTable: true) failed
-  | "BAD_TABLE_NAME" // a table name that cannot be quoted as an identifier
+  | "BAD_TABLE_NAME" // a table name SQL cannot read (thrown by createAdapter), or one libpq cannot quote
   | "MESSAGE_FAILED" // Socket.IO's adapter threw while handling a received message; skipped
   | "RECOVERY_FAILED" // a connection state recovery statement failed (the client gets a fresh session)
   | "IPC_FAILED" // setupPrimary could not forward a message to a worker
@@ -46,7 +46,7 @@ export interface PostgresAdapterOptions extends Partial<ClusterAdapterOptions> {
   uid?: string;
   /** Channel name prefix: the channel of namespace `/x` is `${channelPrefix}#/x`. @default "socket.io" */
   channelPrefix?: string;
-  /** Table of large and binary messages; may be schema-qualified ("schema.table"). @default "socket_io_attachments" */
+  /** Table of large and binary messages, written as in SQL: `schema.table`, `"Quoted Name"`; unquoted parts fold to lower case. @default "socket_io_attachments" */
   tableName?: string;
   /** Connection state recovery: the log of recoverable broadcasts. @default "socket_io_log" */
   logTableName?: string;
@@ -103,8 +103,66 @@ export type ConnectionSource =
       connectionTimeoutMillis?: number;
     };
 
+/** State of one connection to PostgreSQL: "down" after a failure or loss (until it is back) and once closed. */
+export type ConnectionState = "connecting" | "connected" | "down";
+
+export interface ConnectionStats {
+  state: ConnectionState;
+  /** Times it came back after an outage (each RECONNECTED report). */
+  reconnects: number;
+}
+
+/** stats(): this server's figures (one native client serves every namespace of a createAdapter()). */
+export interface PostgresAdapterStats {
+  /** `listen` is null for an Emitter (it only publishes). */
+  connections: { publish: ConnectionStats; listen: ConnectionStats | null };
+  /** depth: messages waiting to be sent; inFlight: those in the statement being committed. */
+  queue: { depth: number; inFlight: number };
+  /** Committed to PostgreSQL; bytes: payload bytes (JSON, or msgpack for attachments). */
+  published: { messages: number; attachments: number; bytes: number };
+  /** From other servers and emitters, handed to Socket.IO. */
+  received: { messages: number; attachments: number };
+  dropped: {
+    /** Published while maxPublishQueue messages were waiting (PUBLISH_DROPPED). */
+    queueFull: number;
+    /** Published after close() (PUBLISH_DROPPED). */
+    closed: number;
+    /** Refused by PostgreSQL, or in flight when the connection was lost (PUBLISH_FAILED). */
+    publishFailed: number;
+    /** Notifications dropped while the inbound queue was full (INBOUND_OVERFLOW). */
+    inboundOverflow: number;
+  };
+  /** Reports to the errorHandler, by code; codes never reported are absent. */
+  errors: Partial<Record<PostgresAdapterErrorCode, number>>;
+  /** Publish latency (queued to committed) in ms over the last minute (at most 1024 messages); null when none. */
+  latency: { p50: number | null; p99: number | null };
+}
+
+export interface HealthOptions {
+  /** Not ok when more messages than this wait for PostgreSQL (queued or in flight). Default: maxPublishQueue / 2. */
+  maxQueue?: number;
+}
+
+export interface PostgresAdapterHealth {
+  /** Every connection "connected" and at most maxQueue messages waiting. */
+  ok: boolean;
+  /** Why not ok, e.g. "listen connection down", "6000 messages queued (more than 5000)". */
+  reasons: string[];
+  connections: { publish: ConnectionState; listen: ConnectionState | null };
+  queue: { depth: number; inFlight: number; maxQueue: number };
+}
+
 export declare class PostgresAdapter extends ClusterAdapterWithHeartbeat {
   readonly channel: string;
+  /** This server's figures (the same from every namespace). */
+  stats(): PostgresAdapterStats;
+  /** For readiness probes. Throws a TypeError for a maxQueue that is not a non-negative integer. */
+  health(options?: HealthOptions): PostgresAdapterHealth;
+  /** Once per outage: the first connection to PostgreSQL went down (the CONNECTION_LOST report). */
+  on(event: "connection-lost", listener: (err: PostgresAdapterError) => void): this;
+  /** Once per outage: every connection is back (and LISTENs again); downtime in ms. */
+  on(event: "connection-restored", listener: (info: { downtime: number }) => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
   close(): Promise<void>;
   protected doPublish(message: ClusterMessage): Promise<Offset>;
   protected doPublishResponse(requesterUid: ServerId, response: ClusterResponse): Promise<void>;
@@ -162,6 +220,10 @@ export declare class Emitter {
   disconnectSockets(close?: boolean): void;
   /** Acknowledgements are not supported (throws). */
   serverSideEmit(ev: string, ...args: any[]): void;
+  /** Figures of the connection shared with its of() siblings; connections.listen is null. */
+  stats(): PostgresAdapterStats;
+  /** ok while the publishing connection is up and at most maxQueue messages wait. */
+  health(options?: HealthOptions): PostgresAdapterHealth;
   /** Sends what is queued, then closes the connection shared with its of() siblings. */
   close(): Promise<void>;
 }
