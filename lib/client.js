@@ -91,7 +91,7 @@ class SharedClient {
   report(err) {
     if (this.native) this.native.countError(err.code);
     safeReport(this.opts.errorHandler, err);
-    if (this.native) this.outages.onReport(err, this.native.stats());
+    if (this.native) this.outages.onReport(err, () => this.native.stats());
   }
 
   attach(channel, adapter) {
