@@ -124,7 +124,7 @@ class SharedClient {
     }
     if (this.native) this.native.countError(err.code);
     safeReport(this.opts.errorHandler, err);
-    if (this.native) this.outages.onReport(err, this.native.stats());
+    if (this.native) this.outages.onReport(err, () => this.native.stats());
   }
 
   beginRestore() {
