@@ -3,6 +3,8 @@
 // messages to the namespace adapters by channel and turns native reports into Errors.
 const { NativeClient } = require("./native");
 const { toError } = require("./errors");
+const { OutageTracker } = require("./health");
+const debug = require("debug")("socket.io-postgres-native");
 
 // Inline notifications arrive as JSON text already validated by the native core; attachments as objects.
 function parseMessage(m) {
@@ -32,6 +34,8 @@ function openNativeClient(getParams, opts, { listen, weak = false, onMessages, r
     getParams,
     onMessages: onMessages || (() => {}),
     onError: (message, code) => report(toError(message, code)),
+    // Lifecycle lines (connect, loss, LISTEN, batch sizes): asked of the core only when DEBUG enables them.
+    onLog: debug.enabled ? (line) => debug("%s", line) : undefined,
   });
   native.start();
   return native;
@@ -66,6 +70,16 @@ class SharedClient {
     this.opts = opts;
     this.routes = new Map(); // channel -> adapter
     this.closed = false;
+    this.native = null;
+    this.outages = new OutageTracker((event, arg) => {
+      for (const adapter of this.routes.values()) {
+        try {
+          adapter.emit(event, arg);
+        } catch (_) {
+          // a throwing listener must not break the native client
+        }
+      }
+    });
     this.native = openNativeClient(getParams, opts, {
       listen: true,
       onMessages: (flat) => this.onMessages(flat),
@@ -73,8 +87,11 @@ class SharedClient {
     });
   }
 
+  // Every report to the errorHandler is counted (stats().errors) and may start or end an outage.
   report(err) {
+    if (this.native) this.native.countError(err.code);
     safeReport(this.opts.errorHandler, err);
+    if (this.native) this.outages.onReport(err, this.native.stats());
   }
 
   attach(channel, adapter) {
