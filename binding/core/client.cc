@@ -20,6 +20,13 @@ std::string sqlstate(PGresult* res) {
   const char* code = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
   return code ? code : "";
 }
+
+// A CREATE TABLE IF NOT EXISTS that lost a race with another server's (the catalog rows of the
+// table, of its row type or of its sequence were committed meanwhile): harmless.
+bool lost_create_race(PGresult* res) {
+  const std::string code = sqlstate(res);
+  return code == "42P07" || code == "42710" || code == "23505";
+}
 }  // namespace
 
 Client::Client(uv_loop_t* loop, ClientOptions options, ClientSink& sink)
@@ -104,9 +111,7 @@ void Client::on_connection_ready(Link& link) {
       Query create;
       create.sql = sql::create_table(table);
       create.done = [this](PGresult* res, const std::string& error) {
-        // Two servers creating the table at once: one of them loses the race, harmlessly.
-        const std::string code = sqlstate(res);
-        if (!error.empty() && res != nullptr && code != "42P07" && code != "23505") {
+        if (!error.empty() && res != nullptr && !lost_create_race(res)) {
           sink_.report("cannot create table " + options_.table + ": " + error, "CREATE_TABLE_FAILED");
         }
       };
@@ -168,8 +173,7 @@ std::vector<Query> Client::recovery_setup(PGconn* conn) {
     Query q;
     q.sql = std::move(text);
     q.done = [this](PGresult* res, const std::string& error) {
-      const std::string code = sqlstate(res);
-      if (!error.empty() && res != nullptr && code != "42P07" && code != "23505") {
+      if (!error.empty() && res != nullptr && !lost_create_race(res)) {
         sink_.report("cannot create the recovery tables: " + error, "CREATE_TABLE_FAILED");
       }
     };
