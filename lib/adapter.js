@@ -1,7 +1,8 @@
 "use strict";
 const { Adapter, ClusterAdapterWithHeartbeat, MessageType } = require("socket.io-adapter");
 const { randomBytes } = require("crypto");
-const { SharedClient, toError } = require("./client");
+const { SharedClient } = require("./client");
+const { codes, toError } = require("./errors");
 const { channelName, namespaceProblem } = require("./channel");
 const { resolveOptions } = require("./options");
 const { paramsProvider, connectTimeoutOf } = require("./connection");
@@ -16,11 +17,6 @@ function isRecoverable(message) {
   if (message.type !== MessageType.BROADCAST || message.data.requestId !== undefined) return false;
   const { packet, opts } = message.data;
   return packet.type === EVENT && packet.id === undefined && !(opts.flags && opts.flags.volatile);
-}
-
-function toRecoveryError(err) {
-  if (err && err.code === undefined) err.code = "RECOVERY_FAILED";
-  return err;
 }
 
 const GATE = Symbol("postgres-adapter gate");
@@ -63,7 +59,7 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
     this.lastOffset = 0;
     installGate(nsp);
     if (this.channel === null) {
-      client.report(toError(`${problem}; its connections are refused`, "BAD_NAMESPACE"));
+      client.report(toError(`${problem}; its connections are refused`, codes.BAD_NAMESPACE));
       return;
     }
     client.attach(this.channel, this);
@@ -130,7 +126,7 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
     // Socket.IO neither awaits nor catches this call.
     this.client.native
       .persistSession(session.pid, session.sid, this.nsp.name, session.rooms, session.data)
-      .catch((err) => this.client.report(toRecoveryError(err)));
+      .catch((err) => this.client.report(toError(err, codes.RECOVERY_FAILED)));
   }
 
   // Called in delivery order for every logged broadcast (ours and the other servers').
@@ -160,7 +156,7 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
     try {
       session = await this.client.native.restoreSession(pid, this.nsp.name, offset);
     } catch (err) {
-      this.client.report(toRecoveryError(err));
+      this.client.report(toError(err, codes.RECOVERY_FAILED));
       return null;
     }
     if (!session) return null;
