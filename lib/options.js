@@ -23,6 +23,7 @@ const DEFAULTS = {
   connectTimeout: 10000,
   healthCheckInterval: 15000,
   responseTimeout: 10000,
+  statementTimeout: 5000,
 };
 
 function defaultErrorHandler(err) {
@@ -84,6 +85,7 @@ function resolveOptions(opts) {
   check(opts, "connectTimeout", isInt(1), "a positive integer (ms)");
   check(opts, "healthCheckInterval", isInt(0), "a non-negative integer (ms; 0 disables it)");
   check(opts, "responseTimeout", isInt(0), "a non-negative integer (ms; 0 disables it)");
+  check(opts, "statementTimeout", isInt(0), "a non-negative integer (ms; 0 keeps PostgreSQL's setting)");
   const out = { ...DEFAULTS };
   for (const key of Object.keys(opts)) if (opts[key] !== undefined) out[key] = opts[key];
   if (out.reconnectMaxDelay < out.reconnectInitialDelay) {

@@ -325,6 +325,7 @@ describe('options validation', () => {
     ['connectTimeout', NaN], ['connectTimeout', true],
     ['healthCheckInterval', true], ['healthCheckInterval', -1],
     ['responseTimeout', '1s'], ['responseTimeout', -1],
+    ['statementTimeout', '1000'], ['statementTimeout', -1],
   ];
   test.each(wrong)('%s = %p → TypeError naming the option', (name, value) => {
     const attempt = () => createAdapter(url, { [name]: value });
