@@ -10,7 +10,7 @@ function parseMessage(m) {
 }
 
 // Starts a native client. onMessages(flat) receives [channel, message, channel, message, ...].
-function openNativeClient(getParams, opts, { listen, weak = false, onMessages, report }) {
+function openNativeClient(getParams, opts, { listen, weak = false, onMessages, onListening, report }) {
   const native = new NativeClient({
     uid: opts.uid,
     tableName: opts.tableName,
@@ -30,6 +30,7 @@ function openNativeClient(getParams, opts, { listen, weak = false, onMessages, r
     },
     getParams,
     onMessages: onMessages || (() => {}),
+    onListening,
     onError: (message, code) => report(toError(message, code)),
   });
   native.start();
@@ -64,10 +65,12 @@ class SharedClient {
   constructor(getParams, opts) {
     this.opts = opts;
     this.routes = new Map(); // channel -> adapter
+    this.listening = new Set(); // channels whose LISTEN the core has confirmed
     this.closed = false;
     this.native = openNativeClient(getParams, opts, {
       listen: true,
       onMessages: (flat) => this.onMessages(flat),
+      onListening: (channel) => this.onListening(channel),
       report: (err) => this.report(err),
     });
   }
@@ -78,12 +81,22 @@ class SharedClient {
 
   attach(channel, adapter) {
     this.routes.set(channel, adapter);
-    this.native.listen(channel);
+    if (this.listening.has(channel)) adapter.onListening();
+    else this.native.listen(channel);
+  }
+
+  onListening(channel) {
+    this.listening.add(channel);
+    const adapter = this.routes.get(channel);
+    if (adapter) adapter.onListening();
   }
 
   // channel: null for a refused namespace (never attached).
   async detach(channel) {
-    if (channel !== null) this.routes.delete(channel);
+    if (channel !== null) {
+      this.routes.delete(channel);
+      this.listening.delete(channel);
+    }
     if (this.routes.size > 0) {
       if (channel !== null) this.native.unlisten(channel);
       return;

@@ -20,7 +20,8 @@ export type PostgresAdapterErrorCode =
   | "RECOVERY_FAILED" // a connection state recovery statement failed (the client gets a fresh session)
   | "IPC_FAILED" // setupPrimary could not forward a message to a worker
   | "BAD_NAMESPACE" // a namespace that cannot be mapped to a channel name
-  | "CALLBACK_FAILED"; // a callback into JavaScript threw
+  | "CALLBACK_FAILED" // a callback into JavaScript threw
+  | "READY_TIMEOUT"; // a namespace's LISTEN was not confirmed within readyTimeout; its connections are no longer held (reported once)
 
 /** Every error the package reports to `errorHandler` (or throws with a code); `code` says what happened. */
 export declare class PostgresAdapterError extends Error {
@@ -69,6 +70,14 @@ export interface PostgresAdapterOptions extends Partial<ClusterAdapterOptions> {
   connectTimeout?: number;
   /** An idle connection is checked with a query this often (ms); 0 disables. @default 15000 */
   healthCheckInterval?: number;
+  /**
+   * A new namespace holds incoming connections and peer-counting requests (fetchSockets, serverSideEmit
+   * with an ack, serverCount) until its LISTEN took effect and its peers answered, at most this long (ms);
+   * past it, they go ahead and READY_TIMEOUT is reported once. 0: never hold. @default 5000
+   */
+  readyTimeout?: number;
+  /** Peers count as found once no new one has shown up for this long (ms). @default 250 */
+  discoveryWindow?: number;
 }
 
 /** What createAdapter accepts: a pg.Pool (only its options are read), a connection string, or a pg-style config. */

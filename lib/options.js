@@ -20,6 +20,8 @@ const DEFAULTS = {
   reconnectMaxDelay: 10000,
   connectTimeout: 10000,
   healthCheckInterval: 15000,
+  readyTimeout: 5000,
+  discoveryWindow: 250,
 };
 
 function defaultErrorHandler(err) {
@@ -66,6 +68,8 @@ function resolveOptions(opts) {
   check(opts, "reconnectMaxDelay", isInt(1), "a positive integer (ms)");
   check(opts, "connectTimeout", isInt(1), "a positive integer (ms)");
   check(opts, "healthCheckInterval", isInt(0), "a non-negative integer (ms; 0 disables it)");
+  check(opts, "readyTimeout", isInt(0), "a non-negative integer (ms; 0: never hold connections)");
+  check(opts, "discoveryWindow", isInt(0), "a non-negative integer (ms)");
   const out = { ...DEFAULTS };
   for (const key of Object.keys(opts)) if (opts[key] !== undefined) out[key] = opts[key];
   if (out.reconnectMaxDelay < out.reconnectInitialDelay) {

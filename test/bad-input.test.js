@@ -324,6 +324,7 @@ describe('options validation', () => {
     ['reconnectMaxDelay', '10s'], ['reconnectMaxDelay', []],
     ['connectTimeout', NaN], ['connectTimeout', true],
     ['healthCheckInterval', true], ['healthCheckInterval', -1],
+    ['readyTimeout', '5s'], ['readyTimeout', -1], ['discoveryWindow', 0.5], ['discoveryWindow', null],
   ];
   test.each(wrong)('%s = %p → TypeError naming the option', (name, value) => {
     const attempt = () => createAdapter(url, { [name]: value });

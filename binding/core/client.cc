@@ -52,7 +52,15 @@ Client::Client(uv_loop_t* loop, ClientOptions options, ClientSink& sink)
     Listener::Hooks lh;
     lh.deliver = [this](std::vector<Inbound>& batch) { sink_.deliver(batch); };
     lh.report = [this](const std::string& m, const char* code) { sink_.report(m, code); };
-    lh.on_listening = [this](const std::string&) { publisher_->pump(); };
+    lh.on_listening = [this](const std::string& channel) {
+      publisher_->pump();
+      // Told once our first messages on it can go out too: the INITIAL_HEARTBEAT the peers answer.
+      if (publish_link_->conn->ready()) {
+        sink_.listening(channel);
+      } else {
+        listening_pending_.push_back(channel);
+      }
+    };
     lh.own_backend_pid = [this] { return publish_link_->conn->backend_pid(); };
     listener_ = std::make_unique<Listener>(*listen_link_->conn, options_.uid, std::move(lh));
     PgConnection* lc = listen_link_->conn.get();
@@ -130,6 +138,13 @@ void Client::on_connection_ready(Link& link) {
   conn.enqueue_front(std::move(setup));
   if (&link == listen_link_.get() && listener_) listener_->on_ready();
   publisher_->pump();
+  if (&link == publish_link_.get() && listener_) {
+    std::vector<std::string> pending;
+    pending.swap(listening_pending_);
+    for (const std::string& channel : pending) {
+      if (listener_->listening(channel)) sink_.listening(channel);
+    }
+  }
 }
 
 void Client::on_connection_down(Link& link, const std::string& error, bool was_ready) {

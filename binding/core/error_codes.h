@@ -22,7 +22,8 @@
   X(RECOVERY_FAILED, "a connection state recovery statement failed (the client gets a fresh session)")             \
   X(IPC_FAILED, "setupPrimary could not forward a message to a worker")                                            \
   X(BAD_NAMESPACE, "a namespace that cannot be mapped to a channel name")                                          \
-  X(CALLBACK_FAILED, "a callback into JavaScript threw")
+  X(CALLBACK_FAILED, "a callback into JavaScript threw")                                                           \
+  X(READY_TIMEOUT, "a namespace's LISTEN was not confirmed within readyTimeout; its connections are no longer held (reported once)")
 
 namespace pgadapter::codes {
 

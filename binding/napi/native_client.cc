@@ -51,7 +51,8 @@ void NativeClient::Init(Napi::Env env, Napi::Object exports) {
 
 // new NativeClient({ uid, tableName, payloadThreshold, cleanupInterval, maxQueue, createTable, listen,
 //                    reconnect: {initialDelay, maxDelay, connectTimeout, healthCheckInterval},
-//                    getParams(done), onMessages(flatChannelMessagePairs), onError(message, code) })
+//                    getParams(done), onMessages(flatChannelMessagePairs), onError(message, code),
+//                    onListening(channel) (optional: the first LISTEN on channel took effect) })
 NativeClient::NativeClient(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeClient>(info) {
   Napi::Env env = info.Env();
   if (!info[0].IsObject()) throw Napi::TypeError::New(env, "NativeClient options must be an object");
@@ -78,6 +79,7 @@ NativeClient::NativeClient(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Na
   get_params_ = Napi::Persistent(get_function(o, "getParams"));
   on_messages_ = Napi::Persistent(get_function(o, "onMessages"));
   on_error_ = Napi::Persistent(get_function(o, "onError"));
+  if (o.Get("onListening").IsFunction()) on_listening_ = Napi::Persistent(o.Get("onListening").As<Napi::Function>());
   async_context_ = std::make_unique<Napi::AsyncContext>(env, "PostgresAdapterClient", Value());
 
   uv_loop_t* loop = nullptr;
@@ -255,6 +257,7 @@ void NativeClient::Released() {
   get_params_.Reset();
   on_messages_.Reset();
   on_error_.Reset();
+  on_listening_.Reset();
   if (referenced_) {
     referenced_ = false;
     Unref();
@@ -322,6 +325,17 @@ void NativeClient::report(const std::string& message, const char* code) {
   Napi::Env env = Env();
   Napi::HandleScope scope(env);
   CallJs(on_error_, {Napi::String::New(env, message), Napi::String::New(env, code)});
+}
+
+void NativeClient::listening(const std::string& channel) {
+  if (on_listening_.IsEmpty()) return;
+  try {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    CallJs(on_listening_, {Napi::String::New(env, channel)});
+  } catch (...) {
+    // Runs inside a libuv callback: nothing may escape. The adapter's readiness bound covers it.
+  }
 }
 
 }  // namespace pgadapter::napi

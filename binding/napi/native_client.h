@@ -19,6 +19,7 @@ class NativeClient : public Napi::ObjectWrap<NativeClient>, public ClientSink {
   void get_params(std::function<void(bool, ConnParams, std::string)> answer) override;
   void deliver(std::vector<Inbound>& batch) override;
   void report(const std::string& message, const char* code) override;
+  void listening(const std::string& channel) override;
 
  private:
   Napi::Value Start(const Napi::CallbackInfo& info);
@@ -40,6 +41,7 @@ class NativeClient : public Napi::ObjectWrap<NativeClient>, public ClientSink {
   Napi::FunctionReference get_params_;
   Napi::FunctionReference on_messages_;
   Napi::FunctionReference on_error_;
+  Napi::FunctionReference on_listening_;  // optional
   std::unique_ptr<Napi::AsyncContext> async_context_;
   bool referenced_ = false;
   bool cleanup_hook_ = false;
