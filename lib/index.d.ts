@@ -11,6 +11,7 @@ export type PostgresAdapterErrorCode =
   | "BAD_NOTIFICATION" // a malformed notification on one of our channels; skipped
   | "BAD_ATTACHMENT" // an attachment row that is not a valid msgpack cluster message; skipped
   | "ATTACHMENT_MISSING" // an announced attachment row is gone (deleted by the cleanup); skipped
+  | "INBOUND_OVERFLOW" // too much waits for delivery; new notifications are dropped until the queue drains
   | "ATTACHMENT_FETCH_FAILED" // fetching an announced attachment row failed
   | "LISTEN_FAILED" // a LISTEN statement failed
   | "CLEANUP_FAILED" // the periodic cleanup of old rows failed

@@ -13,6 +13,7 @@
   X(BAD_NOTIFICATION, "a malformed notification on one of our channels; skipped")                                  \
   X(BAD_ATTACHMENT, "an attachment row that is not a valid msgpack cluster message; skipped")                      \
   X(ATTACHMENT_MISSING, "an announced attachment row is gone (deleted by the cleanup); skipped")                    \
+  X(INBOUND_OVERFLOW, "too much waits for delivery; new notifications are dropped until the queue drains")          \
   X(ATTACHMENT_FETCH_FAILED, "fetching an announced attachment row failed")                                        \
   X(LISTEN_FAILED, "a LISTEN statement failed")                                                                    \
   X(CLEANUP_FAILED, "the periodic cleanup of old rows failed")                                                     \

@@ -12,6 +12,14 @@ namespace pgadapter {
 namespace {
 
 constexpr size_t kMaxFetchBatch = 500;
+// Payload bytes one fetch may bring (a larger single row still comes, alone).
+constexpr size_t kMaxFetchBytes = 64u << 20;
+// What may wait for delivery (behind an attachment being fetched): past either bound, new
+// notifications are dropped and reported. Bytes are counted as received (JSON text, msgpack).
+constexpr size_t kMaxInboundMessages = 100000;
+constexpr size_t kMaxInboundBytes = 256u << 20;
+// Attachment ids remembered to refuse a second announcement (senders take ids from a sequence).
+constexpr size_t kRememberedIds = 100000;
 
 // attachmentId / offset: a string of digits (pg returns bigserial as a string) or an integer.
 bool parse_id(const Value& v, int64_t& id) {
@@ -96,7 +104,7 @@ std::vector<Query> Listener::setup_queries() {
 // connection, after the LISTENs, every notification of a later commit comes after this result.
 Query Listener::baseline_query() {
   Query q;
-  q.sql = "SELECT coalesce(max(id), 0)::text FROM " + log_table_;
+  q.sql = "SELECT coalesce(pg_catalog.max(id), 0)::pg_catalog.text FROM " + log_table_;
   q.per_connection = true;
   q.done = [this](PGresult* res, const std::string& error) {
     if (!error.empty()) {
@@ -145,6 +153,14 @@ void Listener::accept(Notification& note) {
     accept_own(note);
     return;
   }
+  if (inbound_full()) {
+    if (overflow_dropped_++ == 0) {
+      report("the inbound queue is full (" + std::to_string(inbound_.size()) + " messages, " +
+                 std::to_string(inbound_bytes_) + " bytes waiting): dropping notifications until it drains",
+             "INBOUND_OVERFLOW");
+    }
+    return;
+  }
 
   Entry e;
   e.channel = std::move(note.channel);
@@ -174,12 +190,35 @@ void Listener::accept(Notification& note) {
       return report("ignored a notification on " + e.channel + " with an invalid attachmentId: " + clip(note.payload),
                     "BAD_NOTIFICATION");
     }
+    if (!first_announcement(e.attachment_id)) {
+      return report("ignored attachment " + std::to_string(e.attachment_id) + " on " + e.channel +
+                        ": announced again (each attachment is announced once)",
+                    "BAD_NOTIFICATION");
+    }
     e.state = State::Pending;
   } else {
     e.json = std::move(note.payload);
     e.message = Value();
+    e.bytes = e.json.size();
   }
+  inbound_bytes_ += e.bytes;
   inbound_.push_back(std::move(e));
+}
+
+bool Listener::inbound_full() const {
+  // Once full, accept again only below half the bounds: one report per episode, not per message.
+  const size_t div = overflow_dropped_ > 0 ? 2 : 1;
+  return inbound_.size() >= kMaxInboundMessages / div || inbound_bytes_ >= kMaxInboundBytes / div;
+}
+
+bool Listener::first_announcement(int64_t attachment_id) {
+  if (!seen_ids_.insert(attachment_id).second) return false;
+  seen_order_.push_back(attachment_id);
+  if (seen_order_.size() > kRememberedIds) {
+    seen_ids_.erase(seen_order_.front());
+    seen_order_.pop_front();
+  }
+  return true;
 }
 
 namespace {
@@ -255,7 +294,7 @@ void Listener::fetch() {
   array += '}';
   Query q;
   q.sql = sql::fetch_attachments(table_);
-  q.params = {std::move(array)};
+  q.params = {std::move(array), std::to_string(kMaxFetchBytes)};
   q.result_format = 1;  // binary: raw bytea and int8
   q.per_connection = true;  // on a lost connection, on_ready fetches again
   q.done = [this](PGresult* res, const std::string& error) { on_fetched(res, error); };
@@ -273,7 +312,7 @@ void Listener::on_fetched(PGresult* res, const std::string& error) {
     return;
   }
   std::unordered_map<int64_t, int> rows;
-  if (error.empty()) {
+  if (error.empty() && PQnfields(res) == 3) {
     const int n = PQntuples(res);
     for (int i = 0; i < n; ++i) {
       if (PQgetlength(res, i, 0) == 8) rows.emplace(read_int8(PQgetvalue(res, i, 0)), i);
@@ -281,6 +320,11 @@ void Listener::on_fetched(PGresult* res, const std::string& error) {
   }
   for (Entry& e : inbound_) {
     if (e.state != State::Fetching) continue;
+    auto row = rows.find(e.attachment_id);
+    if (row != rows.end() && PQgetisnull(res, row->second, 1) && !PQgetisnull(res, row->second, 2)) {
+      e.state = State::Pending;  // past this statement's byte budget: the next fetch brings it
+      continue;
+    }
     e.state = State::Dropped;
     const std::string id = std::to_string(e.attachment_id);
     if (!error.empty()) {
@@ -294,6 +338,8 @@ void Listener::on_fetched(PGresult* res, const std::string& error) {
       continue;
     }
     std::string_view bytes(PQgetvalue(res, it->second, 1), static_cast<size_t>(PQgetlength(res, it->second, 1)));
+    inbound_bytes_ = inbound_bytes_ - e.bytes + bytes.size();
+    e.bytes = bytes.size();
     Value decoded;
     std::string decode_error;
     if (!decode_msgpack(bytes, decoded, decode_error)) {
@@ -325,17 +371,27 @@ void Listener::deliver() {
     if (e.offset > last_offset_ && e.state != State::Dropped) last_offset_ = e.offset;
     if (e.state == State::Ready) {
       batch.push_back(Inbound{std::move(e.channel), std::move(e.message), std::move(e.json)});
-      inbound_.pop_front();
+      pop_front();
     } else if (e.state == State::OwnReady) {
       auto fn = std::move(e.own_deliver);
-      inbound_.pop_front();
+      pop_front();
       flush();  // what came before it is handed over first
       if (fn) fn();
     } else {
-      inbound_.pop_front();
+      pop_front();
     }
   }
   flush();
+  if (overflow_dropped_ > 0 && !inbound_full()) {
+    report("the inbound queue drained; " + std::to_string(overflow_dropped_) + " notifications were dropped",
+           "INBOUND_OVERFLOW");
+    overflow_dropped_ = 0;
+  }
+}
+
+void Listener::pop_front() {
+  inbound_bytes_ -= inbound_.front().bytes;
+  inbound_.pop_front();
 }
 
 }  // namespace pgadapter

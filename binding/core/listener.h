@@ -1,6 +1,8 @@
 // LISTENs on the adapter's channels and turns notifications into cluster messages, in order:
 // it skips our own messages, fetches attachment rows in batches, decodes them, reports and
 // skips anything malformed, and hands each ready run of messages over in one batch.
+// Anyone may NOTIFY on our channels, so what waits here is bounded (messages and bytes, reported
+// and dropped past the bound) and an attachment id announced again is reported, not fetched again.
 #pragma once
 
 #include <algorithm>
@@ -8,6 +10,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "core/pg_connection.h"
@@ -67,6 +70,7 @@ class Listener {
     int64_t attachment_id = 0;
     int64_t offset = 0;
     State state = State::Ready;
+    size_t bytes = 0;                   // counted in inbound_bytes_: the JSON or the attachment's msgpack
     std::function<void()> own_deliver;  // OwnReady
   };
 
@@ -74,9 +78,12 @@ class Listener {
   Query baseline_query();
   void accept(Notification& note);
   bool accept_own(const Notification& note);
+  bool inbound_full() const;
+  bool first_announcement(int64_t attachment_id);
   void fetch();
   void on_fetched(PGresult* res, const std::string& error);
   void deliver();
+  void pop_front();
   void report(const std::string& message, const char* code) {
     if (hooks_.report) hooks_.report(message, code);
   }
@@ -87,6 +94,10 @@ class Listener {
   std::string table_;
   std::map<std::string, bool> channels_;  // channel -> LISTEN confirmed at least once
   std::deque<Entry> inbound_;
+  size_t inbound_bytes_ = 0;
+  size_t overflow_dropped_ = 0;  // notifications dropped since the queue was last below its bounds
+  std::unordered_set<int64_t> seen_ids_;  // the latest attachment ids announced, oldest first in seen_order_
+  std::deque<int64_t> seen_order_;
   bool fetching_ = false;
   std::string log_table_;  // quoted; empty while recovery is off
   int64_t last_offset_ = 0;

@@ -1,5 +1,6 @@
 // SQL text for the adapter's statements. Identifiers are always quoted with libpq's
-// PQescapeIdentifier; every value travels as a parameter.
+// PQescapeIdentifier; every value travels as a parameter; every function, operator and type is
+// schema-qualified (pg_catalog) with exact argument types, so no search_path can redirect a call.
 #pragma once
 
 #include <libpq-fe.h>
@@ -22,15 +23,18 @@ void append_binary_array(unsigned elem_oid, const std::vector<const std::string*
 
 // Prepared statement names and texts (fixed SQL, no identifiers).
 inline constexpr const char* kNotifyOne = "pga_notify_one";
-inline constexpr const char* kNotifyOneSql = "SELECT pg_notify($1, $2)";
+inline constexpr const char* kNotifyOneSql = "SELECT pg_catalog.pg_notify($1::pg_catalog.text, $2::pg_catalog.text)";
 inline constexpr const char* kNotifyMany = "pga_notify_many";
 // unnest() of a function scan yields rows in array order, so notifications keep their order.
-inline constexpr const char* kNotifyManySql = "SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) AS m(c, p)";
+inline constexpr const char* kNotifyManySql =
+    "SELECT pg_catalog.pg_notify(c, p) FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]),"
+    " pg_catalog.unnest($2::pg_catalog.text[])) AS m(c, p)";
 
 // Statements on the attachment table (quoted name given).
 // $1 payloads bytea[], $2 channels text[], $3 header prefixes text[], $4 the quoted table name as text.
 std::string insert_and_notify(const std::string& table);
-std::string fetch_attachments(const std::string& table);  // $1 bigint[] -> (id, payload)
+// $1 bigint[], $2 byte budget -> (id, payload or NULL when past the budget, octet_length(payload))
+std::string fetch_attachments(const std::string& table);
 
 // Connection state recovery. A logged broadcast takes a transaction-level advisory lock before its
 // id: ids are then assigned in commit order, which is what makes "every id > offset" a complete

@@ -1,0 +1,144 @@
+'use strict';
+// Inbound limits against hostile database roles (NOTIFY needs no grant): a re-announced attachment is fetched
+// and delivered once, fetches bring a bounded number of bytes, and the inbound queue is bounded and reports
+// what it drops. The process stays up.
+
+const { Client } = require('pg');
+const { encode } = require('@msgpack/msgpack');
+const { Cluster, waitFor, eventsOf } = require('./helpers/cluster');
+
+const PREFIX = 'inbound_limits';
+jest.setTimeout(120000);
+
+let raw; // the "other role": announces and forges
+beforeAll(async () => {
+  raw = new Client({ connectionString: process.env.DATABASE_URL });
+  await raw.connect();
+});
+afterAll(async () => {
+  if (raw) await raw.end();
+});
+
+async function startCluster(size) {
+  const cluster = new Cluster({ channelPrefix: PREFIX, size: 0 });
+  const errors = [];
+  for (let i = 0; i < size; i++) {
+    const errs = [];
+    errors.push(errs);
+    await cluster.addServer({ errorHandler: (err) => errs.push(err) });
+  }
+  await cluster.waitReady();
+  return { cluster, errors, channel: `${cluster.adapterOpts.channelPrefix}#/` };
+}
+
+const codesOf = (errs) => errs.map((e) => e.code);
+
+let seq = 0;
+// A good broadcast from server `from` reaches `client` exactly once.
+async function goodMessageArrivesOnce(cluster, from, client) {
+  const id = `good-${++seq}`;
+  cluster.servers[from].io.emit('good', id);
+  await waitFor(() => eventsOf(client, 'good').some(([x]) => x === id), 20000, `good message ${id}`);
+  await cluster.barrier();
+  expect(eventsOf(client, 'good').filter(([x]) => x === id).length).toBe(1);
+}
+
+// A broadcast as an emitter (another role) would send it.
+const broadcast = (args, rooms = []) => ({
+  uid: 'emitter',
+  nsp: '/',
+  type: 3,
+  data: { packet: { type: 2, data: args, nsp: '/' }, opts: { rooms, except: [], flags: {} } },
+});
+
+async function forgeRow(bytes) {
+  const { rows } = await raw.query('INSERT INTO socket_io_attachments (payload) VALUES ($1) RETURNING id', [bytes]);
+  return rows[0].id;
+}
+
+describe('a re-announced attachment (defect 9.5)', () => {
+  test('200 announcements of one 2 MB attachment: delivered once, the repeats reported, memory bounded', async () => {
+    const ctx = await startCluster(2);
+    try {
+      const { cluster, errors, channel } = ctx;
+      const [onA, onB] = await cluster.connectOnEach();
+      const id = await forgeRow(Buffer.from(encode(broadcast(['big', 'x'.repeat(2 * 1024 * 1024)]))));
+      const rssBefore = process.memoryUsage().rss;
+      for (let i = 0; i < 200; i++) {
+        // Distinct payloads: PostgreSQL folds identical notifications of one transaction.
+        await raw.query('SELECT pg_notify($1, $2)', [channel, JSON.stringify({ uid: 'emitter', nsp: '/', type: 3, attachmentId: id, n: i })]);
+      }
+      await goodMessageArrivesOnce(cluster, 0, onB);
+      await goodMessageArrivesOnce(cluster, 1, onA);
+      for (const client of [onA, onB]) {
+        expect(eventsOf(client, 'big').length).toBe(1);
+        expect(eventsOf(client, 'big')[0][0].length).toBe(2 * 1024 * 1024);
+      }
+      for (const errs of errors) {
+        await waitFor(() => errs.filter((e) => e.code === 'BAD_NOTIFICATION').length >= 199, 10000, () => `199 reports, got: ${codesOf(errs)}`);
+        expect(errs.filter((e) => /announced again/.test(e.message)).length).toBe(199);
+      }
+      // 2 servers x 200 copies of 2 MB would be 800 MB of decoded strings alone.
+      expect(process.memoryUsage().rss - rssBefore).toBeLessThan(400 * 1024 * 1024);
+    } finally {
+      await ctx.cluster.close();
+    }
+  });
+
+  test('attachments larger together than one fetch may bring (3 x 30 MB) all arrive once, in order', async () => {
+    const ctx = await startCluster(1);
+    try {
+      const { cluster, errors, channel } = ctx;
+      const [onA] = await cluster.connectOnEach();
+      const ids = [];
+      for (let i = 0; i < 3; i++) ids.push(await forgeRow(Buffer.from(encode(broadcast(['part', i, Buffer.alloc(30 * 1024 * 1024, i)])))));
+      await raw.query('BEGIN');
+      for (const [i, id] of ids.entries()) {
+        await raw.query('SELECT pg_notify($1, $2)', [channel, JSON.stringify({ uid: 'emitter', nsp: '/', type: 3, attachmentId: id })]);
+        await raw.query('SELECT pg_notify($1, $2)', [channel, JSON.stringify(broadcast(['part', `inline-${i}`]))]);
+      }
+      await raw.query('COMMIT');
+      await waitFor(() => eventsOf(onA, 'part').length >= 6, 30000, 'the 6 parts');
+      await goodMessageArrivesOnce(cluster, 0, onA);
+      expect(eventsOf(onA, 'part').map(([i]) => i)).toEqual([0, 'inline-0', 1, 'inline-1', 2, 'inline-2']);
+      expect(eventsOf(onA, 'part').filter((_, k) => k % 2 === 0).map(([i, b]) => b.length === 30 * 1024 * 1024 && b[0] === i)).toEqual([true, true, true]);
+      expect(errors[0].map((e) => `${e.code}: ${e.message}`)).toEqual([]);
+      await raw.query('DELETE FROM socket_io_attachments WHERE id = ANY($1::bigint[])', [ids]);
+    } finally {
+      await ctx.cluster.close();
+    }
+  });
+
+  test('the inbound queue is bounded: past 100000 waiting messages INBOUND_OVERFLOW is reported and later messages still arrive', async () => {
+    const ctx = await startCluster(1);
+    const locker = new Client({ connectionString: process.env.DATABASE_URL });
+    await locker.connect();
+    try {
+      const { cluster, errors, channel } = ctx;
+      const [onA] = await cluster.connectOnEach();
+      const id = await forgeRow(Buffer.from(encode(broadcast(['first']))));
+      // Hold the attachment fetch: everything announced after the attachment waits behind it.
+      await locker.query('BEGIN');
+      await locker.query('LOCK TABLE socket_io_attachments IN ACCESS EXCLUSIVE MODE');
+      await raw.query('BEGIN');
+      await raw.query('SELECT pg_notify($1, $2)', [channel, JSON.stringify({ uid: 'emitter', nsp: '/', type: 3, attachmentId: id })]);
+      // 110000 broadcasts to a room nobody is in (cheap to deliver).
+      await raw.query(
+        `SELECT pg_notify($1, $2 || g::text || '}') FROM generate_series(1, 110000) g`,
+        [channel, JSON.stringify(broadcast(['flood'], ['nobody'])).slice(0, -1) + ',"n":'],
+      );
+      await raw.query('COMMIT');
+      await waitFor(() => errors[0].some((e) => e.code === 'INBOUND_OVERFLOW'), 30000, () => `INBOUND_OVERFLOW, got: ${[...new Set(codesOf(errors[0]))]}`);
+      await locker.query('COMMIT');
+      await waitFor(() => eventsOf(onA, 'first').length === 1, 30000, 'the attachment held in front of the queue');
+      await goodMessageArrivesOnce(cluster, 0, onA);
+      const overflow = errors[0].filter((e) => e.code === 'INBOUND_OVERFLOW');
+      expect(overflow[0]).toBeInstanceOf(Error);
+      expect(overflow.length).toBeLessThanOrEqual(2); // one report per episode (start, then how many were dropped)
+    } finally {
+      await locker.query('ROLLBACK').catch(() => {});
+      await locker.end();
+      await ctx.cluster.close();
+    }
+  });
+});
