@@ -27,6 +27,7 @@ function openNativeClient(getParams, opts, { listen, weak = false, onMessages, o
       maxDelay: opts.reconnectMaxDelay,
       connectTimeout: opts.connectTimeout,
       healthCheckInterval: opts.healthCheckInterval,
+      responseTimeout: opts.responseTimeout,
     },
     getParams,
     onMessages: onMessages || (() => {}),

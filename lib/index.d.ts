@@ -1,12 +1,19 @@
-import type { ClusterAdapterWithHeartbeat, ClusterAdapterOptions } from "socket.io-adapter";
-import type { Namespace } from "socket.io";
+// Only socket.io-adapter (a peer dependency) is imported: a project that uses just the Emitter has no socket.io.
+import type {
+  ClusterAdapterWithHeartbeat,
+  ClusterAdapterOptions,
+  ClusterMessage,
+  ClusterResponse,
+  Offset,
+  ServerId,
+} from "socket.io-adapter";
 
 /** The codes of PostgresAdapterError (the list is binding/core/error_codes.h; a test keeps this in step). */
 export type PostgresAdapterErrorCode =
   | "CONNECTION_LOST" // a connection failed or was lost; it is retried (reported once per outage)
   | "RECONNECTED" // that connection is back (and LISTENs again)
   | "PUBLISH_FAILED" // PostgreSQL refused a publish, or the connection was lost while it was in flight
-  | "PUBLISH_DROPPED" // the publish queue was full, or the adapter is closed
+  | "PUBLISH_DROPPED" // the publish queue was full, the adapter is closed, or the channel name is one PostgreSQL cannot take
   | "ENCODE_FAILED" // a message cannot be serialized (a BigInt, a circular structure)
   | "BAD_NOTIFICATION" // a malformed notification on one of our channels; skipped
   | "BAD_ATTACHMENT" // an attachment row that is not a valid msgpack cluster message; skipped
@@ -79,6 +86,12 @@ export interface PostgresAdapterOptions extends Partial<ClusterAdapterOptions> {
   readyTimeout?: number;
   /** Peers count as found once no new one has shown up for this long (ms). @default 250 */
   discoveryWindow?: number;
+  /**
+   * A connection waiting this long (ms) for any answer to a statement or health check is dropped and
+   * reconnected (a frozen server or a black-holed network, which TCP may not notice); 0 disables.
+   * @default 10000
+   */
+  responseTimeout?: number;
 }
 
 /** What createAdapter accepts: a pg.Pool (only its options are read), a connection string, or a pg-style config. */
@@ -101,12 +114,14 @@ export type ConnectionSource =
 export declare class PostgresAdapter extends ClusterAdapterWithHeartbeat {
   readonly channel: string;
   close(): Promise<void>;
+  protected doPublish(message: ClusterMessage): Promise<Offset>;
+  protected doPublishResponse(requesterUid: ServerId, response: ClusterResponse): Promise<void>;
 }
 
 export declare function createAdapter(
   source: ConnectionSource,
   opts?: PostgresAdapterOptions,
-): (nsp: Namespace) => PostgresAdapter;
+): (nsp: any) => PostgresAdapter; // nsp: socket.io's Namespace (typed loosely, as socket.io-adapter does)
 
 export interface EmitterOptions
   extends Pick<
@@ -121,6 +136,7 @@ export interface EmitterOptions
     | "reconnectMaxDelay"
     | "connectTimeout"
     | "healthCheckInterval"
+    | "responseTimeout"
   > {}
 
 export declare class BroadcastOperator {

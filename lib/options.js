@@ -22,6 +22,7 @@ const DEFAULTS = {
   healthCheckInterval: 15000,
   readyTimeout: 5000,
   discoveryWindow: 250,
+  responseTimeout: 10000,
 };
 
 function defaultErrorHandler(err) {
@@ -70,6 +71,7 @@ function resolveOptions(opts) {
   check(opts, "healthCheckInterval", isInt(0), "a non-negative integer (ms; 0 disables it)");
   check(opts, "readyTimeout", isInt(0), "a non-negative integer (ms; 0: never hold connections)");
   check(opts, "discoveryWindow", isInt(0), "a non-negative integer (ms)");
+  check(opts, "responseTimeout", isInt(0), "a non-negative integer (ms; 0 disables it)");
   const out = { ...DEFAULTS };
   for (const key of Object.keys(opts)) if (opts[key] !== undefined) out[key] = opts[key];
   if (out.reconnectMaxDelay < out.reconnectInitialDelay) {

@@ -314,6 +314,10 @@ std::string Client::publish(const std::string& channel, const Value& message, bo
 std::string Client::enqueue(const std::string& channel, const Value& message, bool has_binary,
                             std::unique_ptr<LogRecord> log) {
   if (closing_ || closed_) return "the adapter is closed";
+  if (channel.find('\0') != std::string::npos) {
+    // PostgreSQL refuses it (and LISTEN would have heard a name cut at the NUL).
+    return "channel name \"" + channel.substr(0, channel.find('\0')) + "\\0...\" contains a NUL byte";
+  }
   if (channel.size() > kMaxChannelBytes) {
     return "channel name \"" + channel + "\" is " + std::to_string(channel.size()) +
            " bytes; PostgreSQL allows at most 63";

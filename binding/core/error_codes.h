@@ -8,7 +8,7 @@
   X(CONNECTION_LOST, "a connection failed or was lost; it is retried (reported once per outage)")                  \
   X(RECONNECTED, "that connection is back (and LISTENs again)")                                                    \
   X(PUBLISH_FAILED, "PostgreSQL refused a publish, or the connection was lost while it was in flight")             \
-  X(PUBLISH_DROPPED, "the publish queue was full, or the adapter is closed")                                       \
+  X(PUBLISH_DROPPED, "the publish queue was full, the adapter is closed, or the channel name is one PostgreSQL cannot take") \
   X(ENCODE_FAILED, "a message cannot be serialized (a BigInt, a circular structure)")                              \
   X(BAD_NOTIFICATION, "a malformed notification on one of our channels; skipped")                                  \
   X(BAD_ATTACHMENT, "an attachment row that is not a valid msgpack cluster message; skipped")                      \

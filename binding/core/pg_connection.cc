@@ -37,6 +37,9 @@ void PgConnection::start() {
 void PgConnection::begin_connect() {
   state_ = State::WaitingParams;
   const uint64_t attempt = ++attempt_;
+  // One deadline for the whole attempt, the parameters included (a password function may never answer).
+  if (!start_timer_or_fail(connect_timer_.start(loop_, this, policy_.connect_timeout_ms, 0, /*keep_alive=*/true))) return;
+  update_keepalive();
   std::weak_ptr<bool> alive = alive_;
   hooks_.get_params([this, alive, attempt](bool ok, ConnParams params, std::string error) {
     if (alive.expired()) return;
@@ -61,8 +64,7 @@ void PgConnection::on_params(uint64_t attempt, bool ok, ConnParams params, std::
   PQsetNoticeProcessor(conn_.get(), ignore_notice, nullptr);
 
   state_ = State::Connecting;
-  // libpq's connect_timeout only applies to blocking connects: time the attempt ourselves.
-  connect_timer_.start(loop_, this, policy_.connect_timeout_ms, 0, /*keep_alive=*/true);
+  // libpq's connect_timeout only applies to blocking connects: connect_timer_ times the attempt.
   // Before the first PQconnectPoll, wait until the socket is writable (libpq docs).
   watch(UV_WRITABLE);
 }
@@ -74,17 +76,19 @@ void PgConnection::watch(int events) {
   // number can be reused: while connecting, the poll handle is made anew at every step.
   if (!poll_ || fd != poll_fd_ || state_ == State::Connecting) {
     uv_poll_t* p = poll_.allocate();
-    if (uv_poll_init(loop_, p, fd) != 0) {
-      poll_.reset();
-      return fail("cannot watch the connection's socket");
+    if (const int r = uv_poll_init(loop_, p, fd); r != 0) {
+      poll_.discard();
+      return fail(std::string("cannot watch the connection's socket: ") + uv_strerror(r));
     }
     p->data = this;
     poll_fd_ = fd;
     poll_events_ = 0;
   }
   if (events != poll_events_) {
+    if (const int r = uv_poll_start(poll_.get(), events, &PgConnection::on_poll); r != 0) {
+      return fail(std::string("cannot watch the connection's socket: ") + uv_strerror(r));
+    }
     poll_events_ = events;
-    uv_poll_start(poll_.get(), events, &PgConnection::on_poll);
   }
   update_keepalive();
 }
@@ -103,6 +107,9 @@ void PgConnection::update_keepalive() {
 void PgConnection::on_poll(uv_poll_t* handle, int status, int events) {
   auto* self = static_cast<PgConnection*>(handle->data);
   if (self == nullptr) return;
+  // On an error status (POLLERR: e.g. a reset after the server went away while the loop was busy) libuv
+  // has stopped the handle: forget the mask, so the next watch() starts it again.
+  if (status < 0) self->poll_events_ = 0;
   if (self->state_ == State::Connecting) {
     self->handle_connecting();
   } else if (self->state_ == State::Ready) {
@@ -131,10 +138,16 @@ void PgConnection::became_ready() {
   failures_ = 0;
   backend_pid_ = PQbackendPID(conn_.get());
   last_activity_ = uv_now(loop_);
+  overdue_ = false;
   watch(UV_READABLE);
-  if (policy_.health_check_ms > 0) {
-    health_timer_.start(loop_, this, policy_.health_check_ms, policy_.health_check_ms);
+  if (state_ != State::Ready) return;
+  // One ticking timer runs the health check and watches the response deadline.
+  uint64_t tick = policy_.health_check_ms;
+  if (policy_.response_timeout_ms > 0) {
+    const uint64_t quarter = std::max<uint64_t>(policy_.response_timeout_ms / 4, 10);
+    tick = tick == 0 ? quarter : std::min<uint64_t>(tick, quarter);
   }
+  if (tick > 0 && !start_timer_or_fail(health_timer_.start(loop_, this, tick, tick))) return;
   std::weak_ptr<bool> alive = alive_;
   if (hooks_.on_ready) hooks_.on_ready();
   if (alive.expired() || state_ != State::Ready) return;
@@ -153,6 +166,12 @@ void PgConnection::handle_ready_io(int status, int events) {
   // A backend killed by pg_terminate_backend may only show here.
   if (PQstatus(conn_.get()) == CONNECTION_BAD) return fail(conn_error());
   last_activity_ = uv_now(loop_);
+  overdue_ = false;
+  // libuv stopped the handle on the error status: watch again (the next read tells what is left).
+  if (poll_events_ == 0) {
+    flush();
+    if (alive.expired() || state_ != State::Ready) return;
+  }
 
   processing_ = true;
   while (in_flight_ && state_ == State::Ready && PQisBusy(conn_.get()) == 0) {
@@ -241,6 +260,8 @@ void PgConnection::pump() {
     values.push_back(p.data());
     lengths.push_back(static_cast<int>(p.size()));
   }
+  sent_at_ = uv_now(loop_);
+  overdue_ = false;
   const int n = static_cast<int>(q.params.size());
   const int* formats = q.param_formats.empty() ? nullptr : q.param_formats.data();
   int sent;
@@ -299,7 +320,14 @@ void PgConnection::fail(const std::string& error) {
 }
 
 void PgConnection::on_connect_timeout() {
+  if (state_ == State::WaitingParams) fail("timeout expired waiting for the connection parameters (password function)");
   if (state_ == State::Connecting) fail("timeout expired while connecting");
+}
+
+// A timer that libuv refused is a connection that cannot keep its promises: treat it as a failed attempt.
+bool PgConnection::start_timer_or_fail(bool started) {
+  if (!started) fail("cannot start a timer");
+  return started;
 }
 
 void PgConnection::on_backoff_done() {
@@ -308,8 +336,22 @@ void PgConnection::on_backoff_done() {
 }
 
 void PgConnection::on_health_tick() {
-  if (state_ != State::Ready || !idle()) return;
-  if (uv_now(loop_) - last_activity_ < policy_.health_check_ms) return;
+  if (state_ != State::Ready) return;
+  const uint64_t now = uv_now(loop_);
+  if (in_flight_) {
+    if (policy_.response_timeout_ms == 0) return;
+    const bool overdue = now - std::max(sent_at_, last_activity_) >= policy_.response_timeout_ms;
+    // Overdue at two ticks in a row, with the loop's poll phases in between: nothing was waiting to be read
+    // (after a long synchronous task the timers run before the poll phase, so one tick is not enough).
+    if (overdue && overdue_) {
+      return fail("no answer from PostgreSQL for " + std::to_string(now - std::max(sent_at_, last_activity_)) +
+                  " ms (responseTimeout)");
+    }
+    overdue_ = overdue;
+    return;
+  }
+  if (!idle() || policy_.health_check_ms == 0) return;
+  if (now - last_activity_ < policy_.health_check_ms) return;
   // A round trip on an idle connection: with keepalives and tcp_user_timeout a dead peer shows fast.
   Query q;
   q.sql = "SELECT 1";

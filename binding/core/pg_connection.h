@@ -52,6 +52,9 @@ struct ReconnectPolicy {
   uint32_t max_delay_ms = 10000;
   uint32_t connect_timeout_ms = 10000;
   uint32_t health_check_ms = 15000;  // a "SELECT 1" on a connection idle this long (0 = off)
+  // A command that gets no byte back for this long means a frozen server or a black-holed network, which
+  // TCP may never notice (the peer's kernel still acknowledges): the connection is dropped (0 = off).
+  uint32_t response_timeout_ms = 10000;
   // Weak: the connection keeps Node's loop alive only while it has work (an emitter in a script).
   bool weak = false;
 };
@@ -112,6 +115,7 @@ class PgConnection {
   void on_connect_timeout();
   void on_backoff_done();
   void on_health_tick();
+  bool start_timer_or_fail(bool started);
   std::string conn_error() const;
 
   uv_loop_t* loop_;
@@ -131,7 +135,9 @@ class PgConnection {
   PgResultPtr result_;
   uint64_t attempt_ = 0;   // identifies the current connect attempt (stale answers are ignored)
   uint32_t failures_ = 0;  // consecutive failed attempts, for the backoff
-  uint64_t last_activity_ = 0;
+  uint64_t last_activity_ = 0;  // loop time of the last byte read
+  uint64_t sent_at_ = 0;        // loop time the command in flight was sent
+  bool overdue_ = false;        // the command in flight was already overdue at the previous tick
   int backend_pid_ = 0;
   bool processing_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

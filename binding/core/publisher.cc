@@ -1,5 +1,6 @@
 #include "core/publisher.h"
 
+#include <algorithm>
 #include <string_view>
 #include <unordered_set>
 
@@ -59,7 +60,7 @@ void Publisher::send_attachments() {
   std::vector<const std::string*> payloads, channels, headers;
   size_t bytes = 0;
   for (const OutMessage& m : queue_) {
-    if (!m.attachment || m.log || payloads.size() >= kMaxBatchMessages || bytes >= kMaxBatchBytes) break;
+    if (!m.attachment || m.log || payloads.size() >= batch_limit() || bytes >= kMaxBatchBytes) break;
     if (!payloads.empty() && hooks_.can_send && !hooks_.can_send(m.channel)) break;
     payloads.push_back(&m.payload);
     channels.push_back(&m.channel);
@@ -75,7 +76,7 @@ void Publisher::send_attachments() {
   sql::append_binary_array(sql::kTextOid, headers, q.params[2]);
   q.params[3] = table_;
   q.param_formats = {1, 1, 1, 0};
-  q.done = [this, count](PGresult*, const std::string& error) { finish(count, error); };
+  q.done = [this, count](PGresult* res, const std::string& error) { finish(count, res == nullptr, error); };
   busy_ = true;
   conn_.enqueue(std::move(q));
 }
@@ -110,7 +111,7 @@ void Publisher::send_logged() {
     std::string offset;
     if (error.empty() && res != nullptr && PQntuples(res) == 1) offset = PQgetvalue(res, 0, 0);
     if (done) done(offset, error.empty() && offset.empty() ? "no offset returned" : error);
-    finish(1, error);
+    finish(1, res == nullptr, error);
   };
   busy_ = true;
   conn_.enqueue(std::move(q));
@@ -124,7 +125,7 @@ void Publisher::send_batch() {
   std::vector<const std::string*> channels, payloads;
   size_t bytes = 0;
   for (const OutMessage& m : queue_) {
-    if (m.attachment || m.log || channels.size() >= kMaxBatchMessages || bytes >= kMaxBatchBytes) break;
+    if (m.attachment || m.log || channels.size() >= batch_limit() || bytes >= kMaxBatchBytes) break;
     if (!channels.empty() && hooks_.can_send && !hooks_.can_send(m.channel)) break;
     if (!seen.emplace(m.channel, m.payload).second) break;
     channels.push_back(&m.channel);
@@ -143,17 +144,36 @@ void Publisher::send_batch() {
     sql::append_binary_array(sql::kTextOid, payloads, q.params[1]);
     q.param_formats = {1, 1};
   }
-  q.done = [this, count](PGresult*, const std::string& error) { finish(count, error); };
+  q.done = [this, count](PGresult* res, const std::string& error) { finish(count, res == nullptr, error); };
   busy_ = true;
   conn_.enqueue(std::move(q));
 }
 
-void Publisher::finish(size_t count, const std::string& error) {
+size_t Publisher::batch_limit() const {
+  return pieces_.empty() ? kMaxBatchMessages : std::min(kMaxBatchMessages, pieces_.front());
+}
+
+void Publisher::finish(size_t count, bool lost, const std::string& error) {
   busy_ = false;
-  for (size_t i = 0; i < count && !queue_.empty(); ++i) queue_.pop_front();
-  if (!error.empty() && hooks_.report) {
-    hooks_.report("failed to publish " + std::to_string(count) + (count == 1 ? " message: " : " messages: ") + error,
-                  "PUBLISH_FAILED");
+  size_t rest = 0;  // of the current piece, not taken by this statement
+  if (!pieces_.empty()) {
+    rest = pieces_.front() > count ? pieces_.front() - count : 0;
+    pieces_.pop_front();
+  }
+  if (!error.empty() && !lost && count > 1) {
+    // PostgreSQL refused the statement, so none of its messages went out (one statement, one
+    // transaction): send them again in two halves, in order, until the bad ones stand alone.
+    if (rest > 0) pieces_.push_front(rest);
+    pieces_.push_front(count / 2);
+    pieces_.push_front(count - count / 2);
+  } else {
+    if (rest > 0) pieces_.push_front(rest);
+    const std::string what = count == 1 && !queue_.empty()
+                                 ? "a message on channel \"" + queue_.front().channel + "\""
+                                 : std::to_string(count) + " messages";
+    for (size_t i = 0; i < count && !queue_.empty(); ++i) queue_.pop_front();
+    // Reported once the queue is consistent: the handler may publish again.
+    if (!error.empty() && hooks_.report) hooks_.report("failed to publish " + what + ": " + error, "PUBLISH_FAILED");
   }
   pump();
   if (drained() && hooks_.on_drained) hooks_.on_drained();

@@ -1,6 +1,7 @@
 // Publishes cluster messages in order on one connection. Messages waiting while a batch is in
 // flight are grouped: a run of small messages goes out as one statement (one transaction, one
-// round trip), and so does a run of attachments (rows inserted and announced together).
+// round trip), and so does a run of attachments (rows inserted and announced together). A batch
+// PostgreSQL refuses is sent again in halves, so one bad message fails alone.
 #pragma once
 
 #include <deque>
@@ -36,7 +37,9 @@ class Publisher {
   void send_attachments();
   void send_logged();
   void send_batch();
-  void finish(size_t count, const std::string& error);
+  size_t batch_limit() const;
+  // lost: the connection dropped with the statement in flight (it may have run: not resent).
+  void finish(size_t count, bool lost, const std::string& error);
 
   PgConnection& conn_;
   size_t max_queue_;
@@ -44,6 +47,9 @@ class Publisher {
   std::string table_;
   std::string log_table_;
   std::deque<OutMessage> queue_;
+  // After a refused batch: how many messages at the front of the queue each next statement may
+  // take, in order (the halves of the refused batch, halved again when one is refused too).
+  std::deque<size_t> pieces_;
   bool busy_ = false;
 };
 

@@ -3,6 +3,10 @@
 namespace pgadapter::sql {
 
 bool quote_identifier(PGconn* conn, const std::string& name, std::string& out, std::string& error) {
+  if (name.find('\0') != std::string::npos) {
+    error = "an identifier cannot contain a NUL byte";  // libpq would quote only what precedes it
+    return false;
+  }
   char* quoted = PQescapeIdentifier(conn, name.data(), name.size());
   if (quoted == nullptr) {
     error = PQerrorMessage(conn);

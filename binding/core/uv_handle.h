@@ -27,6 +27,8 @@ class UvHandle {
     handle_ = new T();
     return handle_;
   }
+  // Frees a handle whose uv_*_init failed: libuv never knew it, so it must not be uv_close'd.
+  void discard() { delete std::exchange(handle_, nullptr); }
   // Stops callbacks at once (uv_close) and frees the memory when libuv is done with it.
   void reset() {
     if (handle_ == nullptr) return;
@@ -45,14 +47,22 @@ class UvHandle {
 template <typename Owner, void (Owner::*Fn)()>
 class UvTimer {
  public:
-  void start(uv_loop_t* loop, Owner* owner, uint64_t timeout_ms, uint64_t repeat_ms = 0, bool keep_alive = false) {
+  // False (and the timer stopped) if libuv refused it.
+  bool start(uv_loop_t* loop, Owner* owner, uint64_t timeout_ms, uint64_t repeat_ms = 0, bool keep_alive = false) {
     uv_timer_t* t = handle_.allocate();
-    uv_timer_init(loop, t);
+    if (uv_timer_init(loop, t) != 0) {
+      handle_.discard();
+      return false;
+    }
     t->data = owner;
-    uv_timer_start(t, [](uv_timer_t* fired) {
-      if (fired->data != nullptr) (static_cast<Owner*>(fired->data)->*Fn)();
-    }, timeout_ms, repeat_ms);
+    if (uv_timer_start(t, [](uv_timer_t* fired) {
+          if (fired->data != nullptr) (static_cast<Owner*>(fired->data)->*Fn)();
+        }, timeout_ms, repeat_ms) != 0) {
+      handle_.reset();
+      return false;
+    }
     if (!keep_alive) uv_unref(reinterpret_cast<uv_handle_t*>(t));
+    return true;
   }
   void stop() { handle_.reset(); }
   bool active() const { return static_cast<bool>(handle_); }

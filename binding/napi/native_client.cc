@@ -50,7 +50,7 @@ void NativeClient::Init(Napi::Env env, Napi::Object exports) {
 }
 
 // new NativeClient({ uid, tableName, payloadThreshold, cleanupInterval, maxQueue, createTable, listen,
-//                    reconnect: {initialDelay, maxDelay, connectTimeout, healthCheckInterval},
+//                    reconnect: {initialDelay, maxDelay, connectTimeout, healthCheckInterval, responseTimeout},
 //                    getParams(done), onMessages(flatChannelMessagePairs), onError(message, code),
 //                    onListening(channel) (optional: the first LISTEN on channel took effect) })
 NativeClient::NativeClient(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeClient>(info) {
@@ -75,6 +75,7 @@ NativeClient::NativeClient(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Na
     options.reconnect.max_delay_ms = get_uint(r, "maxDelay", options.reconnect.max_delay_ms);
     options.reconnect.connect_timeout_ms = get_uint(r, "connectTimeout", options.reconnect.connect_timeout_ms);
     options.reconnect.health_check_ms = get_uint(r, "healthCheckInterval", options.reconnect.health_check_ms);
+    options.reconnect.response_timeout_ms = get_uint(r, "responseTimeout", options.reconnect.response_timeout_ms);
   }
   get_params_ = Napi::Persistent(get_function(o, "getParams"));
   on_messages_ = Napi::Persistent(get_function(o, "onMessages"));
