@@ -97,6 +97,12 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
     this.readiness.listening();
   }
 
+  // PostgreSQL is unreachable (reported as CONNECTION_LOST): waiting for it would only keep local
+  // clients out. They are served at once, as every server is while the database is down.
+  onDatabaseDown() {
+    this.readiness.done();
+  }
+
   onMessage(message, offset) {
     const known = this.nodesMap.size;
     const result = super.onMessage(message, offset);

@@ -67,6 +67,7 @@ class SharedClient {
     this.opts = opts;
     this.routes = new Map(); // channel -> adapter
     this.listening = new Set(); // channels whose LISTEN the core has confirmed
+    this.linksDown = 0; // connections in an outage
     this.closed = false;
     this.native = openNativeClient(getParams, opts, {
       listen: true,
@@ -77,6 +78,13 @@ class SharedClient {
   }
 
   report(err) {
+    // Each connection reports CONNECTION_LOST once per outage, then RECONNECTED.
+    if (err.code === "CONNECTION_LOST") {
+      this.linksDown++;
+      for (const adapter of this.routes.values()) adapter.onDatabaseDown();
+    } else if (err.code === "RECONNECTED" && this.linksDown > 0) {
+      this.linksDown--;
+    }
     safeReport(this.opts.errorHandler, err);
   }
 
@@ -84,6 +92,7 @@ class SharedClient {
     this.routes.set(channel, adapter);
     if (this.listening.has(channel)) adapter.onListening();
     else this.native.listen(channel);
+    if (this.linksDown > 0) adapter.onDatabaseDown();
   }
 
   onListening(channel) {

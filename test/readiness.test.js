@@ -4,6 +4,7 @@
 // Nothing here waits for discovery (no waitReady): servers start, clients connect, requests go at once.
 
 const http = require('http');
+const net = require('net');
 const { Server } = require('socket.io');
 const { io: ioClient } = require('socket.io-client');
 const { Cluster, waitFor, eventsOf, ackResult, withTimeout } = require('./helpers/cluster');
@@ -54,20 +55,11 @@ describe('ready when the first client is', () => {
     }
   }, 30000);
 
-  test('a database that does not answer holds connections only up to readyTimeout, reported once', async () => {
+  // Starts a server on `url` with `opts`, connects two clients, returns what errorHandler got by then.
+  async function twoClientsOn(url, opts) {
     const reports = [];
-    // A port where nothing listens: the LISTEN can never be confirmed.
-    const dead = http.createServer();
-    await new Promise((resolve) => dead.listen(0, '127.0.0.1', resolve));
-    const port = dead.address().port;
-    await new Promise((resolve) => dead.close(resolve));
     const httpServer = http.createServer();
-    const io = new Server(httpServer, {
-      adapter: createAdapter(`postgresql://nobody@127.0.0.1:${port}/none`, {
-        readyTimeout: 300,
-        errorHandler: (err) => reports.push(err),
-      }),
-    });
+    const io = new Server(httpServer, { adapter: createAdapter(url, { ...opts, errorHandler: (err) => reports.push(err) }) });
     await new Promise((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
     const clients = [];
     try {
@@ -79,11 +71,36 @@ describe('ready when the first client is', () => {
           client.once('connect_error', reject);
         }), 5000, 'the client to connect');
       }
-      expect(reports.filter((e) => e.code === 'READY_TIMEOUT')).toHaveLength(1);
-      expect(reports.find((e) => e.code === 'READY_TIMEOUT').message).toMatch(/300 ms/);
+      return reports.slice();
     } finally {
       for (const c of clients) c.disconnect();
       await new Promise((resolve) => io.close(() => resolve()));
     }
+  }
+
+  test('a database that does not answer holds connections only up to readyTimeout, reported once', async () => {
+    // Accepts connections and never answers: no LISTEN can be confirmed.
+    const sockets = new Set();
+    const silent = net.createServer((socket) => sockets.add(socket));
+    await new Promise((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const reports = await twoClientsOn(`postgresql://nobody@127.0.0.1:${silent.address().port}/none`, { readyTimeout: 300 });
+      expect(reports.map((e) => e.code)).toEqual(['READY_TIMEOUT']);
+      expect(reports[0].message).toMatch(/300 ms/);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+
+  test('a database that is down does not hold connections: they are served at once', async () => {
+    const closed = net.createServer();
+    await new Promise((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const { port } = closed.address();
+    await new Promise((resolve) => closed.close(resolve));
+    // A readyTimeout the client's 5 s connect wait could not outlast.
+    const reports = await twoClientsOn(`postgresql://nobody@127.0.0.1:${port}/none`, { readyTimeout: 60000 });
+    expect(reports.map((e) => e.code)).toContain('CONNECTION_LOST');
+    expect(reports.map((e) => e.code)).not.toContain('READY_TIMEOUT');
   });
 });
