@@ -29,6 +29,7 @@ export type PostgresAdapterErrorCode =
   | "IPC_FAILED" // setupPrimary could not forward a message to a worker
   | "BAD_NAMESPACE" // a namespace that cannot be mapped to a channel name
   | "CALLBACK_FAILED" // a callback into JavaScript threw
+  | "NATIVE_FAILED" // the native core could not complete a call (out of memory or an internal error)
   | "READY_TIMEOUT"; // a namespace's LISTEN was not confirmed within readyTimeout; its connections are no longer held (reported once)
 
 /** Every error the package reports to `errorHandler` (or throws with a code); `code` says what happened. */

@@ -11,8 +11,9 @@
 #    Then, still bare: without libpq.so.5 the require fails with one line naming libpq5; without the
 #    prebuilt folder the require fails with one line naming `npm rebuild`, and that rebuild fails with
 #    one line naming the packages and the apt-get command.
-# 3. Source fallback: a tarball without the prebuilt folder, toolchain present: the install builds from
-#    source, leaves only build/Release/pgadapter.node, and the broadcast passes.
+# 3. Source fallback: a tarball without the prebuilt folder, toolchain present. With --ignore-scripts the
+#    require fails with one line naming `npm rebuild`; a normal install builds from source, leaves only
+#    build/Release/pgadapter.node, and the broadcast passes.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PKG=socket.io-postgres-native
@@ -117,6 +118,13 @@ SRC_TARBALL=$WORK/src-pkg/$PKG-source.tgz
 tar czf "$SRC_TARBALL" -C "$WORK/src-pkg" package
 new_consumer "$WORK/src"
 cd "$WORK/src"
+# Install scripts skipped (npm --ignore-scripts, pnpm 10): the first require says what to run, in one line.
+npm install --no-audit --no-fund --loglevel=error --ignore-scripts "$SRC_TARBALL" >"$WORK/ignore.log" 2>&1 \
+  || { cat "$WORK/ignore.log"; fail "npm install --ignore-scripts failed"; }
+out=$(node -e 'try { require("socket.io-postgres-native") } catch (e) { console.log(e.message); process.exit(3) }' 2>&1) && fail "loaded without any binary"
+[[ $(printf '%s\n' "$out" | wc -l) -eq 1 && $out == *"run \`npm rebuild $PKG\`"* ]] || fail "--ignore-scripts, got: $out"
+say "--ignore-scripts, no prebuilt binary: $out"
+rm -rf node_modules package-lock.json
 start=$(date +%s%N)
 npm install --no-audit --no-fund --loglevel=error socket.io pg socket.io-adapter socket.io-client "$SRC_TARBALL" >"$WORK/src-install.log" 2>&1 \
   || { cat "$WORK/src-install.log"; fail "npm install with a source build failed"; }

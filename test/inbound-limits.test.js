@@ -1,8 +1,10 @@
 'use strict';
 // Inbound limits against hostile database roles (NOTIFY needs no grant): a re-announced attachment is fetched
 // and delivered once, fetches bring a bounded number of bytes, and the inbound queue is bounded and reports
-// what it drops. The process stays up.
+// what it drops. A value V8 cannot hold is reported and skipped, and an absurd outgoing message is refused with
+// a code. The process stays up.
 
+const { execFile } = require('child_process');
 const { Client } = require('pg');
 const { encode } = require('@msgpack/msgpack');
 const { Cluster, waitFor, eventsOf } = require('./helpers/cluster');
@@ -140,5 +142,70 @@ describe('a re-announced attachment (defect 9.5)', () => {
       await locker.end();
       await ctx.cluster.close();
     }
+  });
+});
+
+describe('values JavaScript cannot hold (defect 9.6)', () => {
+  test('an attachment holding a 540 MB msgpack string → BAD_ATTACHMENT, and the next message is delivered', async () => {
+    const ctx = await startCluster(1);
+    try {
+      const { cluster, errors, channel } = ctx;
+      const [onA] = await cluster.connectOnEach();
+      // The message with a marker where the huge string goes; the string is built in the database.
+      const marker = 'MARKER-0123456789';
+      const bytes = Buffer.from(encode(broadcast(['huge', marker])));
+      const at = bytes.indexOf(Buffer.from(marker)) - 1; // the fixstr header byte
+      const { rows } = await raw.query(
+        `INSERT INTO socket_io_attachments (payload)
+         VALUES ($1::bytea OPERATOR(pg_catalog.||) '\\xdb'::bytea OPERATOR(pg_catalog.||) pg_catalog.int4send(540000000)
+                 OPERATOR(pg_catalog.||) pg_catalog.convert_to(pg_catalog.repeat('a', 540000000), 'UTF8')
+                 OPERATOR(pg_catalog.||) $2::bytea)
+         RETURNING id`,
+        [bytes.subarray(0, at), bytes.subarray(at + 1 + marker.length)],
+      );
+      await raw.query('SELECT pg_notify($1, $2)', [channel, JSON.stringify({ uid: 'emitter', nsp: '/', type: 3, attachmentId: rows[0].id })]);
+      await waitFor(() => errors[0].some((e) => e.code === 'BAD_ATTACHMENT'), 60000, () => `BAD_ATTACHMENT, got: ${codesOf(errors[0])}`);
+      expect(errors[0].find((e) => e.code === 'BAD_ATTACHMENT').message).toMatch(/too long/);
+      await goodMessageArrivesOnce(cluster, 0, onA);
+      expect(eventsOf(onA, 'huge')).toEqual([]);
+      await raw.query('DELETE FROM socket_io_attachments WHERE id = $1', [rows[0].id]);
+    } finally {
+      await ctx.cluster.close();
+    }
+  });
+
+  // In a child process: on failure the process aborts, which must not take the test runner down.
+  function runChild(script) {
+    return new Promise((resolve) => {
+      execFile(process.execPath, ['-e', script], { env: process.env, timeout: 60000 }, (err, stdout, stderr) =>
+        resolve({ code: err ? err.code ?? err.signal : 0, stdout, stderr }));
+    });
+  }
+
+  test('an array of length 2^32-1 handed to the encoder → ENCODE_FAILED, the process lives on', async () => {
+    const lib = JSON.stringify(require.resolve('../lib'));
+    const script = `
+      const { createAdapter, Emitter } = require(${lib});
+      const { Server } = require('socket.io');
+      const codes = [];
+      const io = new Server();
+      io.listen(0);
+      io.adapter(createAdapter(process.env.DATABASE_URL, { channelPrefix: 'inbound_huge', errorHandler: (e) => codes.push(e.code) }));
+      const emitter = new Emitter(process.env.DATABASE_URL, '/', { channelPrefix: 'inbound_huge', errorHandler: (e) => codes.push(e.code) });
+      let thrown = null;
+      (async () => {
+        io.serverSideEmit('x', new Array(2 ** 32 - 1));
+        emitter.emit('x', new Array(2 ** 32 - 1));
+        emitter.emit('y', { a: new Array(2 ** 31) });
+        await new Promise((r) => setTimeout(r, 200));
+        io.serverSideEmit('ok', [1, 2, 3]);
+        await emitter.close();
+        io.close();
+        console.log(JSON.stringify(codes));
+      })().catch((e) => { console.log('failed', e); process.exit(3); });
+    `;
+    const { code, stdout, stderr } = await runChild(script);
+    expect({ code, stderr: stderr.slice(0, 500) }).toEqual({ code: 0, stderr: '' });
+    expect(JSON.parse(stdout.trim().split('\n').pop())).toEqual(['ENCODE_FAILED', 'ENCODE_FAILED', 'ENCODE_FAILED']);
   });
 });

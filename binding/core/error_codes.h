@@ -13,7 +13,7 @@
   X(BAD_NOTIFICATION, "a malformed notification on one of our channels; skipped")                                  \
   X(BAD_ATTACHMENT, "an attachment row that is not a valid msgpack cluster message; skipped")                      \
   X(ATTACHMENT_MISSING, "an announced attachment row is gone (deleted by the cleanup); skipped")                    \
-  X(INBOUND_OVERFLOW, "too much waits for delivery; new notifications are dropped until the queue drains")          \
+  X(INBOUND_OVERFLOW, "too much waits for delivery; new notifications are dropped until the queue drains")         \
   X(ATTACHMENT_FETCH_FAILED, "fetching an announced attachment row failed")                                        \
   X(LISTEN_FAILED, "a LISTEN statement failed")                                                                    \
   X(CLEANUP_FAILED, "the periodic cleanup of old rows failed")                                                     \
@@ -24,6 +24,7 @@
   X(IPC_FAILED, "setupPrimary could not forward a message to a worker")                                            \
   X(BAD_NAMESPACE, "a namespace that cannot be mapped to a channel name")                                          \
   X(CALLBACK_FAILED, "a callback into JavaScript threw")                                                           \
+  X(NATIVE_FAILED, "the native core could not complete a call (out of memory or an internal error)")               \
   X(READY_TIMEOUT, "a namespace's LISTEN was not confirmed within readyTimeout; its connections are no longer held (reported once)")
 
 namespace pgadapter::codes {

@@ -124,6 +124,16 @@ void pack_value(Packer& pk, StringSink& sink, const Value& v) {
 // tree directly. Unlike msgpack::unpack it allocates nothing up front for a container's claimed
 // length, so a 5-byte header claiming 2^32 elements costs nothing, and nesting is bounded here.
 
+// UTF-16 units of UTF-8 text, as JavaScript counts a string's length (4-byte sequences are two).
+size_t utf16_length(const char* p, size_t n) {
+  size_t units = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const auto c = static_cast<unsigned char>(p[i]);
+    if ((c & 0xC0) != 0x80) units += c >= 0xF0 ? 2 : 1;
+  }
+  return units;
+}
+
 Value number_value(double d) {
   if (d >= -kMaxSafe && d <= kMaxSafe && d == std::trunc(d) && !(d == 0 && std::signbit(d))) {
     return Value::int_of(static_cast<int64_t>(d));
@@ -152,6 +162,9 @@ class Builder : public msgpack::null_visitor {
   bool visit_float64(double d) { return put_number(number_value(d)); }
 
   bool visit_str(const char* p, uint32_t size) {
+    if (size > kMaxJsStringLength && utf16_length(p, size) > kMaxJsStringLength) {
+      return fail("msgpack string too long for JavaScript (" + std::to_string(size) + " bytes)");
+    }
     Value* s = slot_for_key_or_value();
     if (!s) return false;
     *s = Value::string_of(std::string(p, size));
@@ -247,8 +260,8 @@ class Builder : public msgpack::null_visitor {
     bool in_key;
   };
 
-  bool fail(const char* msg) {
-    if (error_.empty()) error_ = msg;
+  bool fail(std::string msg) {
+    if (error_.empty()) error_ = std::move(msg);
     return false;
   }
 

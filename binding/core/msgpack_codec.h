@@ -17,7 +17,8 @@ void encode_msgpack(const Value& v, std::string& out);
 
 // Decodes exactly one object spanning all of `bytes`. Returns false with a message in `error` for
 // malformed, truncated or trailing data, nesting deeper than max_depth, a map key that is not a
-// string or number, or a timestamp ext of a size other than 4/8/12. Never throws.
+// string or number, a timestamp ext of a size other than 4/8/12, or a string longer than JavaScript
+// can hold (kMaxJsStringLength). Never throws.
 // Ints beyond 2^53-1 become Double; an ext of another type becomes {"type": Int, "data": Binary}.
 bool decode_msgpack(std::string_view bytes, Value& out, std::string& error, size_t max_depth = 512);
 

@@ -2,12 +2,18 @@
 // The core never touches N-API: the face converts napi_value <-> Value.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
 
 namespace pgadapter {
+
+// The longest string JavaScript can hold: V8's String::kMaxLength (UTF-16 units, 64-bit builds).
+// Decoders refuse longer strings rather than build what the face could not hand over. (Binaries
+// need no such check: msgpack sizes are 32-bit and a Node.js Buffer holds up to 2^32 bytes.)
+inline constexpr size_t kMaxJsStringLength = (size_t{1} << 29) - 24;
 
 struct Value {
   enum class Kind : uint8_t {

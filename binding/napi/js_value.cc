@@ -4,6 +4,8 @@
 #include <cstring>
 #include <string>
 
+#include "core/error_codes.h"
+
 namespace pgadapter {
 namespace napi {
 
@@ -11,21 +13,37 @@ namespace {
 
 constexpr int kMaxDepth = 1000;
 constexpr double kMaxSafe = 9007199254740991.0;  // 2^53 - 1
+// What one message may hold, checked before anything is reserved or copied: PostgreSQL stores at
+// most 1 GB in a field, and the tree costs ~120 bytes per value (new Array(2 ** 32 - 1) would ask
+// for 500 GB).
+constexpr size_t kMaxValues = size_t{1} << 24;
+constexpr size_t kMaxBytes = size_t{1} << 30;
 
 inline void check(napi_env env, napi_status status) {
   if (status != napi_ok) throw Napi::Error::New(env);  // picks up a pending JS exception if any
 }
 
-void read_string(napi_env env, napi_value v, std::string& out) {
+[[noreturn]] void too_large(napi_env env, const std::string& what) {
+  Napi::Error err = Napi::RangeError::New(env, "Message too large to publish: " + what);
+  err.Set("code", Napi::String::New(env, codes::ENCODE_FAILED));
+  throw err;
+}
+
+// `budget`: bytes the message may still take; the string's UTF-8 length is taken from it.
+void read_string(napi_env env, napi_value v, std::string& out, size_t& budget) {
   // One call for short strings: with 4+ bytes to spare, V8 cannot have stopped early.
   char buf[256];
   size_t n = 0;
   check(env, napi_get_value_string_utf8(env, v, buf, sizeof buf, &n));
   if (n + 4 < sizeof buf) {
+    if (n > budget) too_large(env, "more than " + std::to_string(kMaxBytes) + " bytes");
+    budget -= n;
     out.assign(buf, n);
     return;
   }
   check(env, napi_get_value_string_utf8(env, v, nullptr, 0, &n));
+  if (n > budget) too_large(env, "more than " + std::to_string(kMaxBytes) + " bytes");
+  budget -= n;
   out.resize(n);
   check(env, napi_get_value_string_utf8(env, v, out.data(), n + 1, &n));
   out.resize(n);
@@ -73,7 +91,7 @@ class Converter {
       }
       case napi_string:
         out = Value::string_of(std::string());
-        read_string(env_, v, out.str);
+        read_string(env_, v, out.str, bytes_left_);
         return;
       case napi_bigint:
         throw Napi::TypeError::New(env_, "Do not know how to serialize a BigInt");
@@ -97,6 +115,7 @@ class Converter {
     if (is) {
       uint32_t len;
       check(env_, napi_get_array_length(env_, v, &len));
+      take_values(len);
       out = Value::array();
       out.items.resize(len);
       for (uint32_t i = 0; i < len; ++i) {
@@ -145,12 +164,13 @@ class Converter {
     uint32_t len;
     check(env_, napi_get_array_length(env_, names, &len));
     if (len == 0 && (convert_date(v, out) || convert_other_binary(v, out))) return;
+    take_values(len);
     out = Value::map();
     out.fields.resize(len);
     for (uint32_t i = 0; i < len; ++i) {
       napi_value key, item;
       check(env_, napi_get_element(env_, names, i, &key));
-      read_string(env_, key, out.fields[i].first);
+      read_string(env_, key, out.fields[i].first, bytes_left_);
       check(env_, napi_get_property(env_, v, key, &item));
       convert(item, out.fields[i].second, depth + 1, key, 0, true);
     }
@@ -192,7 +212,14 @@ class Converter {
     return true;
   }
 
+  void take_values(size_t n) {
+    if (n > values_left_) too_large(env_, "more than " + std::to_string(kMaxValues) + " values");
+    values_left_ -= n;
+  }
+
   void set_binary(Value& out, const void* data, size_t bytes) {
+    if (bytes > bytes_left_) too_large(env_, "more than " + std::to_string(kMaxBytes) + " bytes");
+    bytes_left_ -= bytes;
     out = Value::binary_of(bytes ? std::string(static_cast<const char*>(data), bytes) : std::string());
     info_.has_binary = true;
   }
@@ -200,6 +227,8 @@ class Converter {
   napi_env env_;
   ToValueResult& info_;
   napi_value tojson_key_;
+  size_t values_left_ = kMaxValues;
+  size_t bytes_left_ = kMaxBytes;
 };
 
 // parse_json turns a lone \uD800-\uDFFF escape into WTF-8 (ED A0..BF xx), which

@@ -31,20 +31,50 @@ Napi::Function get_function(const Napi::Object& o, const char* key) {
   return v.As<Napi::Function>();
 }
 
+Napi::Error coded_error(Napi::Env env, const std::string& message, const char* code) {
+  Napi::Error err = Napi::Error::New(env, message);
+  err.Set("code", Napi::String::New(env, code));
+  return err;
+}
+
+// The message of whatever was thrown, for a report.
+std::string what_of(std::exception_ptr thrown) {
+  try {
+    std::rethrow_exception(thrown);
+  } catch (const std::bad_alloc&) {
+    return "out of memory";
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "unknown exception";
+  }
+}
+
 }  // namespace
+
+template <Napi::Value (NativeClient::*Method)(const Napi::CallbackInfo&), const char* Code>
+Napi::Value NativeClient::Guarded(const Napi::CallbackInfo& info) {
+  try {
+    return (this->*Method)(info);
+  } catch (const Napi::Error&) {
+    throw;  // node-addon-api turns it into a JS exception
+  } catch (...) {
+    throw coded_error(info.Env(), what_of(std::current_exception()), Code);
+  }
+}
 
 void NativeClient::Init(Napi::Env env, Napi::Object exports) {
   Napi::Function ctor = DefineClass(env, "NativeClient",
                                     {
-                                        InstanceMethod<&NativeClient::Start>("start"),
-                                        InstanceMethod<&NativeClient::Listen>("listen"),
-                                        InstanceMethod<&NativeClient::Unlisten>("unlisten"),
-                                        InstanceMethod<&NativeClient::Publish>("publish"),
-                                        InstanceMethod<&NativeClient::Close>("close"),
-                                        InstanceMethod<&NativeClient::EnableRecovery>("enableRecovery"),
-                                        InstanceMethod<&NativeClient::PublishLogged>("publishLogged"),
-                                        InstanceMethod<&NativeClient::PersistSession>("persistSession"),
-                                        InstanceMethod<&NativeClient::RestoreSession>("restoreSession"),
+                                        InstanceMethod<&NativeClient::Guarded<&NativeClient::Start, codes::NATIVE_FAILED>>("start"),
+                                        InstanceMethod<&NativeClient::Guarded<&NativeClient::Listen, codes::LISTEN_FAILED>>("listen"),
+                                        InstanceMethod<&NativeClient::Guarded<&NativeClient::Unlisten, codes::LISTEN_FAILED>>("unlisten"),
+                                        InstanceMethod<&NativeClient::Guarded<&NativeClient::Publish, codes::ENCODE_FAILED>>("publish"),
+                                        InstanceMethod<&NativeClient::Guarded<&NativeClient::Close, codes::NATIVE_FAILED>>("close"),
+                                        InstanceMethod<&NativeClient::Guarded<&NativeClient::EnableRecovery, codes::RECOVERY_FAILED>>("enableRecovery"),
+                                        InstanceMethod<&NativeClient::Guarded<&NativeClient::PublishLogged, codes::ENCODE_FAILED>>("publishLogged"),
+                                        InstanceMethod<&NativeClient::Guarded<&NativeClient::PersistSession, codes::ENCODE_FAILED>>("persistSession"),
+                                        InstanceMethod<&NativeClient::Guarded<&NativeClient::RestoreSession, codes::RECOVERY_FAILED>>("restoreSession"),
                                     });
   exports.Set("NativeClient", ctor);
 }
@@ -54,6 +84,16 @@ void NativeClient::Init(Napi::Env env, Napi::Object exports) {
 //                    getParams(done), onMessages(flatChannelMessagePairs), onError(message, code),
 //                    onListening(channel) (optional: the first LISTEN on channel took effect) })
 NativeClient::NativeClient(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeClient>(info) {
+  try {
+    Construct(info);
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (...) {
+    throw coded_error(info.Env(), what_of(std::current_exception()), codes::NATIVE_FAILED);
+  }
+}
+
+void NativeClient::Construct(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsObject()) throw Napi::TypeError::New(env, "NativeClient options must be an object");
   Napi::Object o = info[0].As<Napi::Object>();
@@ -153,14 +193,26 @@ Napi::Value NativeClient::Close(const Napi::CallbackInfo& info) {
   return deferred->Promise();
 }
 
-void NativeClient::Settle(const std::function<void(Napi::Env)>& fn) {
-  Napi::Env env = Env();
-  Napi::HandleScope scope(env);
-  if (async_context_) {
-    Napi::CallbackScope callback_scope(env, *async_context_);
-    fn(env);
-  } else {
-    fn(env);
+void NativeClient::Settle(const std::shared_ptr<Napi::Promise::Deferred>& deferred, const char* code,
+                          const std::function<void(Napi::Env)>& fn) {
+  try {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    auto run = [&] {
+      try {
+        fn(env);
+      } catch (...) {
+        deferred->Reject(coded_error(env, what_of(std::current_exception()), code).Value());
+      }
+    };
+    if (async_context_) {
+      Napi::CallbackScope callback_scope(env, *async_context_);
+      run();
+    } else {
+      run();
+    }
+  } catch (...) {
+    // Not even an Error can be made (out of memory): nothing may unwind into libuv.
   }
 }
 
@@ -185,7 +237,7 @@ Napi::Value NativeClient::PublishLogged(const Napi::CallbackInfo& info) {
   encode_msgpack(ToValue(env, meta.Get("packetData"), packet_info), log->packet);
   auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
   log->done = [this, deferred](const std::string& offset, const std::string& error) {
-    Settle([&](Napi::Env e) {
+    Settle(deferred, codes::PUBLISH_FAILED, [&](Napi::Env e) {
       if (error.empty()) {
         deferred->Resolve(Napi::String::New(e, offset));
       } else {
@@ -211,7 +263,7 @@ Napi::Value NativeClient::PersistSession(const Napi::CallbackInfo& info) {
   client_->persist_session(info[0].ToString().Utf8Value(), info[1].ToString().Utf8Value(),
                            info[2].ToString().Utf8Value(), string_list(info[3]), data,
                            [this, deferred](const std::string& error) {
-                             Settle([&](Napi::Env e) {
+                             Settle(deferred, codes::RECOVERY_FAILED, [&](Napi::Env e) {
                                if (error.empty()) deferred->Resolve(e.Undefined());
                                else deferred->Reject(Napi::Error::New(e, "cannot persist the session: " + error).Value());
                              });
@@ -226,7 +278,7 @@ Napi::Value NativeClient::RestoreSession(const Napi::CallbackInfo& info) {
   client_->restore_session(
       info[0].ToString().Utf8Value(), info[1].ToString().Utf8Value(), info[2].ToString().Utf8Value(),
       [this, deferred](bool found, RestoredSession session, const std::string& error) {
-        Settle([&](Napi::Env e) {
+        Settle(deferred, codes::RECOVERY_FAILED, [&](Napi::Env e) {
           if (!error.empty()) return deferred->Reject(Napi::Error::New(e, "cannot restore the session: " + error).Value());
           if (!found) return deferred->Resolve(e.Null());
           Napi::Object out = Napi::Object::New(e);
@@ -275,14 +327,30 @@ void NativeClient::CallJs(const Napi::FunctionReference& fn, const std::initiali
     try {
       Napi::Value err = e.Value();
       if (!on_error_.IsEmpty()) {
-        on_error_.MakeCallback(Value(), {err, Napi::String::New(env, "CALLBACK_FAILED")}, *async_context_);
+        on_error_.MakeCallback(Value(), {err, Napi::String::New(env, codes::CALLBACK_FAILED)}, *async_context_);
       }
-    } catch (const Napi::Error&) {
+    } catch (...) {
+    }
+  } catch (...) {
+    try {
+      if (!on_error_.IsEmpty()) {
+        on_error_.MakeCallback(Value(), {Napi::String::New(env, what_of(std::current_exception())),
+                                         Napi::String::New(env, codes::CALLBACK_FAILED)}, *async_context_);
+      }
+    } catch (...) {
     }
   }
 }
 
 void NativeClient::get_params(std::function<void(bool, ConnParams, std::string)> answer) {
+  try {
+    AskParams(std::move(answer));
+  } catch (...) {
+    report("cannot ask for the connection parameters: " + what_of(std::current_exception()), codes::CALLBACK_FAILED);
+  }
+}
+
+void NativeClient::AskParams(std::function<void(bool, ConnParams, std::string)> answer) {
   Napi::Env env = Env();
   Napi::HandleScope scope(env);
   auto once = std::make_shared<std::function<void(bool, ConnParams, std::string)>>(std::move(answer));
@@ -291,41 +359,72 @@ void NativeClient::get_params(std::function<void(bool, ConnParams, std::string)>
     if (!*once) return;
     auto answer_now = std::move(*once);
     *once = nullptr;
-    if (!info[0].IsNull() && !info[0].IsUndefined()) {
-      std::string msg = info[0].IsObject() ? info[0].As<Napi::Object>().Get("message").ToString().Utf8Value()
-                                           : info[0].ToString().Utf8Value();
-      answer_now(false, {}, msg);
-      return;
-    }
+    bool ok = false;
     ConnParams params;
-    Napi::Array keys = info[1].As<Napi::Array>();
-    Napi::Array values = info[2].As<Napi::Array>();
-    for (uint32_t i = 0; i < keys.Length() && i < values.Length(); ++i) {
-      params.keys.push_back(keys.Get(i).ToString().Utf8Value());
-      params.values.push_back(values.Get(i).ToString().Utf8Value());
+    std::string msg;
+    try {
+      if (!info[0].IsNull() && !info[0].IsUndefined()) {
+        msg = info[0].IsObject() ? info[0].As<Napi::Object>().Get("message").ToString().Utf8Value()
+                                 : info[0].ToString().Utf8Value();
+      } else {
+        Napi::Array keys = info[1].As<Napi::Array>();
+        Napi::Array values = info[2].As<Napi::Array>();
+        for (uint32_t i = 0; i < keys.Length() && i < values.Length(); ++i) {
+          params.keys.push_back(keys.Get(i).ToString().Utf8Value());
+          params.values.push_back(values.Get(i).ToString().Utf8Value());
+        }
+        ok = true;
+      }
+    } catch (...) {
+      ok = false;
+      msg = "unusable connection parameters: " + what_of(std::current_exception());
     }
-    answer_now(true, std::move(params), "");
+    try {
+      answer_now(ok, ok ? std::move(params) : ConnParams{}, msg);
+    } catch (...) {
+      throw coded_error(info.Env(), what_of(std::current_exception()), codes::NATIVE_FAILED);
+    }
   });
   CallJs(get_params_, {done});
 }
 
 void NativeClient::deliver(std::vector<Inbound>& batch) {
-  Napi::Env env = Env();
-  Napi::HandleScope scope(env);
-  Napi::Array flat = Napi::Array::New(env, batch.size() * 2);
-  uint32_t i = 0;
-  for (const Inbound& in : batch) {
-    flat.Set(i++, Napi::String::New(env, in.channel));
-    // Inline JSON goes as a string: JSON.parse builds the objects faster than N-API calls.
-    flat.Set(i++, in.json.empty() ? FromValue(env, in.message) : Napi::String::New(env, in.json));
+  try {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    Napi::Array flat = Napi::Array::New(env, batch.size() * 2);
+    uint32_t i = 0;
+    for (const Inbound& in : batch) {
+      Napi::Value message;
+      try {
+        // Inline JSON goes as a string: JSON.parse builds the objects faster than N-API calls.
+        message = in.json.empty() ? FromValue(env, in.message) : Napi::String::New(env, in.json);
+      } catch (...) {
+        // The core checked the lengths; whatever V8 still refuses (memory) skips this message only.
+        report("cannot hand a message on " + in.channel + " to JavaScript: " + what_of(std::current_exception()),
+               in.json.empty() ? codes::BAD_ATTACHMENT : codes::BAD_NOTIFICATION);
+        continue;
+      }
+      flat.Set(i++, Napi::String::New(env, in.channel));
+      flat.Set(i++, message);
+    }
+    if (i < batch.size() * 2) flat.Set("length", Napi::Number::New(env, i));
+    CallJs(on_messages_, {flat});
+  } catch (...) {
+    report("cannot hand " + std::to_string(batch.size()) + " messages to JavaScript: " +
+               what_of(std::current_exception()),
+           codes::CALLBACK_FAILED);
   }
-  CallJs(on_messages_, {flat});
 }
 
 void NativeClient::report(const std::string& message, const char* code) {
-  Napi::Env env = Env();
-  Napi::HandleScope scope(env);
-  CallJs(on_error_, {Napi::String::New(env, message), Napi::String::New(env, code)});
+  try {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    CallJs(on_error_, {Napi::String::New(env, message), Napi::String::New(env, code)});
+  } catch (...) {
+    // Nothing left to report with; the loop must go on.
+  }
 }
 
 void NativeClient::listening(const std::string& channel) {

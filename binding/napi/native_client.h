@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "core/client.h"
+#include "core/error_codes.h"
 
 namespace pgadapter::napi {
 
@@ -31,8 +32,16 @@ class NativeClient : public Napi::ObjectWrap<NativeClient>, public ClientSink {
   Napi::Value PublishLogged(const Napi::CallbackInfo& info);
   Napi::Value PersistSession(const Napi::CallbackInfo& info);
   Napi::Value RestoreSession(const Napi::CallbackInfo& info);
-  // Settles a promise from a libuv callback: the callback scope runs its continuations.
-  void Settle(const std::function<void(Napi::Env)>& fn);
+  // Every method runs through Guarded: an exception other than Napi::Error (std::bad_alloc, ...)
+  // would abort the process when it reaches Node; it becomes a JS Error with `Code` instead.
+  template <Napi::Value (NativeClient::*Method)(const Napi::CallbackInfo&), const char* Code>
+  Napi::Value Guarded(const Napi::CallbackInfo& info);
+  // Settles a promise from a libuv callback: the callback scope runs its continuations. If `fn`
+  // throws (the result cannot be built), the promise is rejected with `code`; nothing escapes.
+  void Settle(const std::shared_ptr<Napi::Promise::Deferred>& deferred, const char* code,
+              const std::function<void(Napi::Env)>& fn);
+  void Construct(const Napi::CallbackInfo& info);  // the constructor's body
+  void AskParams(std::function<void(bool, ConnParams, std::string)> answer);
   void CallJs(const Napi::FunctionReference& fn, const std::initializer_list<napi_value>& args);
   void Released();
   static void OnEnvCleanup(void* arg);
