@@ -4,6 +4,7 @@
 #include "core/error_codes.h"
 #include "napi/codec_exports.h"
 #include "napi/native_client.h"
+#include "napi/table_name_export.h"
 
 namespace {
 
@@ -20,6 +21,7 @@ Napi::Object ErrorCodes(Napi::Env env) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   pgadapter::napi::NativeClient::Init(env, exports);
   pgadapter::napi::InitCodecExports(env, exports);
+  pgadapter::napi::InitTableNameExport(env, exports);
   exports.Set("errorCodes", ErrorCodes(env));
   return exports;
 }

@@ -13,8 +13,8 @@ export type PostgresAdapterErrorCode =
   | "CONNECTION_LOST" // a connection failed or was lost; it is retried (reported once per outage)
   | "RECONNECTED" // that connection is back (and LISTENs again)
   | "PUBLISH_FAILED" // PostgreSQL refused a publish, or the connection was lost while it was in flight
-  | "PUBLISH_DROPPED" // the publish queue was full, the adapter is closed, or the channel name is one PostgreSQL cannot take
-  | "ENCODE_FAILED" // a message cannot be serialized (a BigInt, a circular structure)
+  | "PUBLISH_DROPPED" // the publish queue was full, the adapter is closed, or the channel is not a valid name
+  | "ENCODE_FAILED" // a message cannot be serialized (a BigInt, a circular structure, nesting over 512 levels)
   | "BAD_NOTIFICATION" // a malformed notification on one of our channels; skipped
   | "BAD_ATTACHMENT" // an attachment row that is not a valid msgpack cluster message; skipped
   | "ATTACHMENT_MISSING" // an announced attachment row is gone (deleted by the cleanup); skipped
@@ -23,7 +23,7 @@ export type PostgresAdapterErrorCode =
   | "LISTEN_FAILED" // a LISTEN statement failed
   | "CLEANUP_FAILED" // the periodic cleanup of old rows failed
   | "CREATE_TABLE_FAILED" // creating a table (createTable: true) failed
-  | "BAD_TABLE_NAME" // a table name that cannot be quoted as an identifier
+  | "BAD_TABLE_NAME" // a table name SQL cannot read (thrown by createAdapter), or one libpq cannot quote
   | "MESSAGE_FAILED" // Socket.IO's adapter threw while handling a received message; skipped
   | "RECOVERY_FAILED" // a connection state recovery statement failed (the client gets a fresh session)
   | "IPC_FAILED" // setupPrimary could not forward a message to a worker
@@ -47,7 +47,7 @@ export interface PostgresAdapterOptions extends Partial<ClusterAdapterOptions> {
   uid?: string;
   /** Channel name prefix: the channel of namespace `/x` is `${channelPrefix}#/x`. @default "socket.io" */
   channelPrefix?: string;
-  /** Table of large and binary messages; may be schema-qualified ("schema.table"). @default "socket_io_attachments" */
+  /** Table of large and binary messages, written as in SQL: `schema.table`, `"Quoted Name"`; unquoted parts fold to lower case. @default "socket_io_attachments" */
   tableName?: string;
   /** Connection state recovery: the log of recoverable broadcasts. @default "socket_io_log" */
   logTableName?: string;

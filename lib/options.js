@@ -2,6 +2,8 @@
 // Validates createAdapter() / Emitter options and fills in the defaults.
 const { randomBytes } = require("crypto");
 const debug = require("debug")("socket.io-postgres-native");
+const { parseTableName } = require("./native");
+const { codes } = require("./errors");
 
 const DEFAULTS = {
   channelPrefix: "socket.io",
@@ -43,6 +45,19 @@ function describe(v) {
   return typeof v;
 }
 
+// A table name as SQL reads it (quoted or unquoted parts, see README): malformed → TypeError, code BAD_TABLE_NAME.
+function checkTableName(opts, name) {
+  const v = opts[name];
+  if (typeof v !== "string" || v.length === 0) return; // the type checks say what is wrong
+  try {
+    parseTableName(v);
+  } catch (err) {
+    const e = new TypeError(`option "${name}" is not a table name SQL can read (${err.message}), got ${describe(v)}`);
+    e.code = codes.BAD_TABLE_NAME;
+    throw e;
+  }
+}
+
 const isInt = (min, max = 2 ** 31 - 1) => (v) => Number.isInteger(v) && v >= min && v <= max;
 const isNonEmptyString = (v) => typeof v === "string" && v.length > 0 && !v.includes("\0");
 
@@ -53,9 +68,10 @@ function resolveOptions(opts) {
   }
   check(opts, "uid", isNonEmptyString, "a non-empty string");
   check(opts, "channelPrefix", isNonEmptyString, "a non-empty string");
-  check(opts, "tableName", isNonEmptyString, "a non-empty string");
-  check(opts, "logTableName", isNonEmptyString, "a non-empty string");
-  check(opts, "sessionTableName", isNonEmptyString, "a non-empty string");
+  check(opts, "tableName", (v) => typeof v === "string" && v.length > 0, "a non-empty string");
+  check(opts, "logTableName", (v) => typeof v === "string" && v.length > 0, "a non-empty string");
+  check(opts, "sessionTableName", (v) => typeof v === "string" && v.length > 0, "a non-empty string");
+  for (const name of ["tableName", "logTableName", "sessionTableName"]) checkTableName(opts, name);
   check(opts, "payloadThreshold", isInt(1), "a positive integer (bytes)");
   check(opts, "cleanupInterval", isInt(0), "a non-negative integer (ms; 0 disables the cleanup)");
   check(opts, "heartbeatInterval", isInt(1), "a positive integer (ms)");

@@ -376,7 +376,7 @@ describe('table names with quotes, spaces, dots and unicode', () => {
     await raw.query('CREATE SCHEMA IF NOT EXISTS "my schema"');
     await raw.query(TABLE_SQL);
     const before = (await raw.query('SELECT count(*)::int AS n FROM "my schema"."we""ird tablé"')).rows[0].n;
-    const ctx = await startCluster(2, { tableName: 'my schema.we"ird tablé' });
+    const ctx = await startCluster(2, { tableName: '"my schema"."we""ird tablé"' }); // as SQL reads it
     try {
       const { cluster, errors } = ctx;
       const [onA, onB] = await cluster.connectOnEach();
@@ -398,7 +398,7 @@ describe('table names with quotes, spaces, dots and unicode', () => {
   test('createTable: true creates a weird schema-qualified table and uses it', async () => {
     await raw.query('CREATE SCHEMA IF NOT EXISTS "my schema"');
     await raw.query(`DROP TABLE IF EXISTS "my schema"."créé ""par"" l'adapter; x"`);
-    const ctx = await startCluster(2, { tableName: `my schema.créé "par" l'adapter; x`, createTable: true });
+    const ctx = await startCluster(2, { tableName: `"my schema"."créé ""par"" l'adapter; x"`, createTable: true });
     try {
       const { cluster, errors } = ctx;
       const [, onB] = await cluster.connectOnEach();

@@ -8,8 +8,8 @@
   X(CONNECTION_LOST, "a connection failed or was lost; it is retried (reported once per outage)")                  \
   X(RECONNECTED, "that connection is back (and LISTENs again)")                                                    \
   X(PUBLISH_FAILED, "PostgreSQL refused a publish, or the connection was lost while it was in flight")             \
-  X(PUBLISH_DROPPED, "the publish queue was full, the adapter is closed, or the channel name is one PostgreSQL cannot take") \
-  X(ENCODE_FAILED, "a message cannot be serialized (a BigInt, a circular structure)")                              \
+  X(PUBLISH_DROPPED, "the publish queue was full, the adapter is closed, or the channel is not a valid name")      \
+  X(ENCODE_FAILED, "a message cannot be serialized (a BigInt, a circular structure, nesting over 512 levels)")     \
   X(BAD_NOTIFICATION, "a malformed notification on one of our channels; skipped")                                  \
   X(BAD_ATTACHMENT, "an attachment row that is not a valid msgpack cluster message; skipped")                      \
   X(ATTACHMENT_MISSING, "an announced attachment row is gone (deleted by the cleanup); skipped")                    \
@@ -18,7 +18,7 @@
   X(LISTEN_FAILED, "a LISTEN statement failed")                                                                    \
   X(CLEANUP_FAILED, "the periodic cleanup of old rows failed")                                                     \
   X(CREATE_TABLE_FAILED, "creating a table (createTable: true) failed")                                            \
-  X(BAD_TABLE_NAME, "a table name that cannot be quoted as an identifier")                                         \
+  X(BAD_TABLE_NAME, "a table name SQL cannot read (thrown by createAdapter), or one libpq cannot quote")           \
   X(MESSAGE_FAILED, "Socket.IO's adapter threw while handling a received message; skipped")                        \
   X(RECOVERY_FAILED, "a connection state recovery statement failed (the client gets a fresh session)")             \
   X(IPC_FAILED, "setupPrimary could not forward a message to a worker")                                            \

@@ -24,10 +24,10 @@ void append_json_string(std::string_view s, std::string& out);
 // Strict RFC 8259 parser. On success replaces `out` and returns true; on failure returns false
 // with a message in `error` (`out` is then unspecified). Never throws except std::bad_alloc.
 // Numbers become Int when they are safe integers (other than -0), else Double.
-bool parse_json(std::string_view text, Value& out, std::string& error, size_t max_depth = 512);
+bool parse_json(std::string_view text, Value& out, std::string& error, size_t max_depth = kMaxNesting);
 // Validates like parse_json, but of a top-level object builds only the scalar fields: nested
 // objects and arrays are checked and left Undefined. For reading a notification's header fields.
-bool parse_json_header(std::string_view text, Value& out, std::string& error, size_t max_depth = 512);
+bool parse_json_header(std::string_view text, Value& out, std::string& error, size_t max_depth = kMaxNesting);
 
 namespace detail {
 

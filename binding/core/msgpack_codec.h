@@ -20,6 +20,6 @@ void encode_msgpack(const Value& v, std::string& out);
 // string or number, a timestamp ext of a size other than 4/8/12, or a string longer than JavaScript
 // can hold (kMaxJsStringLength). Never throws.
 // Ints beyond 2^53-1 become Double; an ext of another type becomes {"type": Int, "data": Binary}.
-bool decode_msgpack(std::string_view bytes, Value& out, std::string& error, size_t max_depth = 512);
+bool decode_msgpack(std::string_view bytes, Value& out, std::string& error, size_t max_depth = kMaxNesting);
 
 }  // namespace pgadapter

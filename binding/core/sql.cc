@@ -1,5 +1,7 @@
 #include "core/sql.h"
 
+#include "core/table_name.h"
+
 namespace pgadapter::sql {
 
 bool quote_identifier(PGconn* conn, const std::string& name, std::string& out, std::string& error) {
@@ -18,20 +20,19 @@ bool quote_identifier(PGconn* conn, const std::string& name, std::string& out, s
 }
 
 bool quote_qualified(PGconn* conn, const std::string& name, std::string& out, std::string& error) {
-  out.clear();
-  size_t start = 0;
-  while (true) {
-    const size_t dot = name.find('.', start);
-    std::string part;
-    if (!quote_identifier(conn, name.substr(start, dot == std::string::npos ? std::string::npos : dot - start), part,
-                          error)) {
-      return false;
-    }
-    out += part;
-    if (dot == std::string::npos) return true;
-    out += '.';
-    start = dot + 1;
+  std::vector<std::string> parts;
+  if (!parse_table_name(name, parts, error)) {
+    error = "malformed table name: " + error;
+    return false;
   }
+  out.clear();
+  for (const std::string& part : parts) {
+    std::string quoted;
+    if (!quote_identifier(conn, part, quoted, error)) return false;
+    if (!out.empty()) out += '.';
+    out += quoted;
+  }
+  return true;
 }
 
 namespace {

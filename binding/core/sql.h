@@ -10,8 +10,8 @@
 
 namespace pgadapter::sql {
 
-// Quotes a possibly schema-qualified name ("schema.table"): each dot-separated part is quoted.
-// Returns false (and an error) when libpq cannot escape it.
+// Quotes a table name read as SQL reads it (see table_name.h): each part quoted by libpq.
+// Returns false (and an error) for a malformed name or one libpq cannot escape.
 bool quote_qualified(PGconn* conn, const std::string& name, std::string& out, std::string& error);
 bool quote_identifier(PGconn* conn, const std::string& name, std::string& out, std::string& error);
 

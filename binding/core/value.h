@@ -10,6 +10,11 @@
 
 namespace pgadapter {
 
+// How deep arrays and objects may nest in a message, the message itself counting as level 1: the
+// one limit for what we publish (the N-API face refuses deeper values) and what we accept from
+// the wire (the JSON and msgpack decoders), so that nothing sent is dropped by every receiver.
+inline constexpr size_t kMaxNesting = 512;
+
 // The longest string JavaScript can hold: V8's String::kMaxLength (UTF-16 units, 64-bit builds).
 // Decoders refuse longer strings rather than build what the face could not hand over. (Binaries
 // need no such check: msgpack sizes are 32-bit and a Node.js Buffer holds up to 2^32 bytes.)

@@ -11,7 +11,6 @@ namespace napi {
 
 namespace {
 
-constexpr int kMaxDepth = 1000;
 constexpr double kMaxSafe = 9007199254740991.0;  // 2^53 - 1
 // What one message may hold, checked before anything is reserved or copied: PostgreSQL stores at
 // most 1 GB in a field, and the tree costs ~120 bytes per value (new Array(2 ** 32 - 1) would ask
@@ -107,12 +106,10 @@ class Converter {
  private:
   void convert_object(napi_value v, Value& out, int depth, napi_value holder_key, uint32_t index,
                       bool allow_tojson) {
-    if (depth > kMaxDepth) {
-      throw Napi::TypeError::New(env_, "Message is too deeply nested or circular");
-    }
     bool is;
     check(env_, napi_is_array(env_, v, &is));
     if (is) {
+      check_depth(depth);
       uint32_t len;
       check(env_, napi_get_array_length(env_, v, &len));
       take_values(len);
@@ -151,8 +148,9 @@ class Converter {
         }
         napi_value result;
         check(env_, napi_call_function(env_, v, fn, 1, &key, &result));
-        // JSON.stringify does not call toJSON again on what toJSON returned.
-        convert(result, out, depth + 1, holder_key, index, false);
+        // JSON.stringify does not call toJSON again on what toJSON returned, which takes the
+        // object's place (and level).
+        convert(result, out, depth, holder_key, index, false);
         return;
       }
     }
@@ -164,6 +162,7 @@ class Converter {
     uint32_t len;
     check(env_, napi_get_array_length(env_, names, &len));
     if (len == 0 && (convert_date(v, out) || convert_other_binary(v, out))) return;
+    check_depth(depth);
     take_values(len);
     out = Value::map();
     out.fields.resize(len);
@@ -173,6 +172,14 @@ class Converter {
       read_string(env_, key, out.fields[i].first, bytes_left_);
       check(env_, napi_get_property(env_, v, key, &item));
       convert(item, out.fields[i].second, depth + 1, key, 0, true);
+    }
+  }
+
+  // An array or object at `depth` (0 at the top) is at level depth + 1 of kMaxNesting.
+  void check_depth(int depth) {
+    if (static_cast<size_t>(depth) >= kMaxNesting) {
+      throw Napi::TypeError::New(env_, "Message is too deeply nested or circular (more than " +
+                                           std::to_string(kMaxNesting) + " levels of arrays and objects)");
     }
   }
 

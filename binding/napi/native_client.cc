@@ -179,16 +179,14 @@ Napi::Value NativeClient::Close(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const uint32_t timeout = info[0].IsNumber() ? info[0].As<Napi::Number>().Uint32Value() : 2000;
   auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
-  client_->close(timeout, [this, deferred, env] {
-    // May run from a libuv callback: the callback scope runs the promise's continuations.
-    Napi::HandleScope scope(env);
-    if (async_context_) {
-      Napi::CallbackScope callback_scope(env, *async_context_);
-      deferred->Resolve(env.Undefined());
-    } else {
-      deferred->Resolve(env.Undefined());  // already closed
+  client_->close(timeout, [this, deferred] {
+    // May run from a libuv callback (Settle opens the callback scope and lets nothing escape).
+    Settle(deferred, codes::NATIVE_FAILED, [&](Napi::Env e) { deferred->Resolve(e.Undefined()); });
+    try {
+      Released();
+    } catch (...) {
+      // A reference that cannot be released is left to the GC; the loop must go on.
     }
-    Released();
   });
   return deferred->Promise();
 }
