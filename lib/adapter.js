@@ -6,6 +6,7 @@ const { channelName, namespaceProblem } = require("./channel");
 const { Readiness } = require("./readiness");
 const { resolveOptions } = require("./options");
 const { paramsProvider, connectTimeoutOf } = require("./connection");
+const { healthOf } = require("./health");
 
 const EVENT = 2; // socket.io-parser packet type
 const RECENT_MAX = 10000;
@@ -257,6 +258,16 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
       }, this.requestsTimeout);
       return;
     }
+  }
+
+  /** This server's figures: one native client serves every namespace of a createAdapter(). See the README. */
+  stats() {
+    return this.client.native.stats();
+  }
+
+  /** { ok, reasons, ... } for readiness probes. See the README. */
+  health(options) {
+    return healthOf(this.client.native.stats(), this.client.opts.maxPublishQueue, options);
   }
 
   async close() {

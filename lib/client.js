@@ -3,6 +3,8 @@
 // messages to the namespace adapters by channel and turns native reports into Errors.
 const { NativeClient } = require("./native");
 const { toError } = require("./errors");
+const { OutageTracker } = require("./health");
+const debug = require("debug")("socket.io-postgres-native");
 
 // Inline notifications arrive as JSON text already validated by the native core; attachments as objects.
 function parseMessage(m) {
@@ -33,6 +35,8 @@ function openNativeClient(getParams, opts, { listen, weak = false, onMessages, o
     onMessages: onMessages || (() => {}),
     onListening,
     onError: (message, code) => report(toError(message, code)),
+    // Lifecycle lines (connect, loss, LISTEN, batch sizes): asked of the core only when DEBUG enables them.
+    onLog: debug.enabled ? (line) => debug("%s", line) : undefined,
   });
   native.start();
   return native;
@@ -69,6 +73,16 @@ class SharedClient {
     this.listening = new Set(); // channels whose LISTEN the core has confirmed
     this.linksDown = 0; // connections in an outage
     this.closed = false;
+    this.native = null;
+    this.outages = new OutageTracker((event, arg) => {
+      for (const adapter of this.routes.values()) {
+        try {
+          adapter.emit(event, arg);
+        } catch (_) {
+          // a throwing listener must not break the native client
+        }
+      }
+    });
     this.native = openNativeClient(getParams, opts, {
       listen: true,
       onMessages: (flat) => this.onMessages(flat),
@@ -77,6 +91,7 @@ class SharedClient {
     });
   }
 
+  // Every report to the errorHandler is counted (stats().errors) and may start or end an outage.
   report(err) {
     // Each connection reports CONNECTION_LOST once per outage, then RECONNECTED.
     if (err.code === "CONNECTION_LOST") {
@@ -85,7 +100,9 @@ class SharedClient {
     } else if (err.code === "RECONNECTED" && this.linksDown > 0) {
       this.linksDown--;
     }
+    if (this.native) this.native.countError(err.code);
     safeReport(this.opts.errorHandler, err);
+    if (this.native) this.outages.onReport(err, this.native.stats());
   }
 
   attach(channel, adapter) {

@@ -7,6 +7,7 @@ const { resolveOptions } = require("./options");
 const { paramsProvider } = require("./connection");
 const { channelName, namespaceProblem } = require("./channel");
 const { PostgresAdapterError } = require("./errors");
+const { healthOf } = require("./health");
 
 const EMITTER_UID = "emitter";
 const RESERVED_EVENTS = new Set(["connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"]);
@@ -42,9 +43,13 @@ class Emitter {
       this.shared = shared;
     } else {
       const resolved = resolveOptions({ ...(opts || {}), uid: EMITTER_UID });
-      const report = (err) => safeReport(resolved.errorHandler, err);
+      let native = null;
+      const report = (err) => {
+        if (native) native.countError(err.code);
+        safeReport(resolved.errorHandler, err);
+      };
       // Weak: a script that only emits exits once its messages are sent, without close().
-      const native = openNativeClient(paramsProvider(source), resolved, { listen: false, weak: true, report });
+      native = openNativeClient(paramsProvider(source), resolved, { listen: false, weak: true, report });
       this.shared = { native, opts: resolved, report };
     }
     const { channelPrefix } = this.shared.opts;
@@ -104,6 +109,16 @@ class Emitter {
   /** Sends what is queued (up to closeTimeout ms) and closes the connection of this emitter and its of() siblings. */
   close() {
     return this.shared.native.close(this.shared.opts.closeTimeout);
+  }
+
+  /** This emitter's figures (shared with its of() siblings); connections.listen is null. See the README. */
+  stats() {
+    return this.shared.native.stats();
+  }
+
+  /** { ok, reasons, ... }: ok while the connection is up and at most maxQueue messages wait. See the README. */
+  health(options) {
+    return healthOf(this.shared.native.stats(), this.shared.opts.maxPublishQueue, options);
   }
 
   /** @returns a promise that resolves when queued; publish errors go to errorHandler, never to clients. */

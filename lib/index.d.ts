@@ -112,8 +112,66 @@ export type ConnectionSource =
       connectionTimeoutMillis?: number;
     };
 
+/** State of one connection to PostgreSQL: "down" after a failure or loss (until it is back) and once closed. */
+export type ConnectionState = "connecting" | "connected" | "down";
+
+export interface ConnectionStats {
+  state: ConnectionState;
+  /** Times it came back after an outage (each RECONNECTED report). */
+  reconnects: number;
+}
+
+/** stats(): this server's figures (one native client serves every namespace of a createAdapter()). */
+export interface PostgresAdapterStats {
+  /** `listen` is null for an Emitter (it only publishes). */
+  connections: { publish: ConnectionStats; listen: ConnectionStats | null };
+  /** depth: messages waiting to be sent; inFlight: those in the statement being committed. */
+  queue: { depth: number; inFlight: number };
+  /** Committed to PostgreSQL; bytes: payload bytes (JSON, or msgpack for attachments). */
+  published: { messages: number; attachments: number; bytes: number };
+  /** From other servers and emitters, handed to Socket.IO. */
+  received: { messages: number; attachments: number };
+  dropped: {
+    /** Published while maxPublishQueue messages were waiting (PUBLISH_DROPPED). */
+    queueFull: number;
+    /** Published after close() (PUBLISH_DROPPED). */
+    closed: number;
+    /** Refused by PostgreSQL, or in flight when the connection was lost (PUBLISH_FAILED). */
+    publishFailed: number;
+    /** Notifications dropped while the inbound queue was full (INBOUND_OVERFLOW). */
+    inboundOverflow: number;
+  };
+  /** Reports to the errorHandler, by code; codes never reported are absent. */
+  errors: Partial<Record<PostgresAdapterErrorCode, number>>;
+  /** Publish latency (queued to committed) in ms over the last minute (at most 1024 messages); null when none. */
+  latency: { p50: number | null; p99: number | null };
+}
+
+export interface HealthOptions {
+  /** Not ok when more messages than this wait for PostgreSQL (queued or in flight). Default: maxPublishQueue / 2. */
+  maxQueue?: number;
+}
+
+export interface PostgresAdapterHealth {
+  /** Every connection "connected" and at most maxQueue messages waiting. */
+  ok: boolean;
+  /** Why not ok, e.g. "listen connection down", "6000 messages queued (more than 5000)". */
+  reasons: string[];
+  connections: { publish: ConnectionState; listen: ConnectionState | null };
+  queue: { depth: number; inFlight: number; maxQueue: number };
+}
+
 export declare class PostgresAdapter extends ClusterAdapterWithHeartbeat {
   readonly channel: string;
+  /** This server's figures (the same from every namespace). */
+  stats(): PostgresAdapterStats;
+  /** For readiness probes. Throws a TypeError for a maxQueue that is not a non-negative integer. */
+  health(options?: HealthOptions): PostgresAdapterHealth;
+  /** Once per outage: the first connection to PostgreSQL went down (the CONNECTION_LOST report). */
+  on(event: "connection-lost", listener: (err: PostgresAdapterError) => void): this;
+  /** Once per outage: every connection is back (and LISTENs again); downtime in ms. */
+  on(event: "connection-restored", listener: (info: { downtime: number }) => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
   close(): Promise<void>;
   protected doPublish(message: ClusterMessage): Promise<Offset>;
   protected doPublishResponse(requesterUid: ServerId, response: ClusterResponse): Promise<void>;
@@ -171,6 +229,10 @@ export declare class Emitter {
   disconnectSockets(close?: boolean): void;
   /** Acknowledgements are not supported (throws). */
   serverSideEmit(ev: string, ...args: any[]): void;
+  /** Figures of the connection shared with its of() siblings; connections.listen is null. */
+  stats(): PostgresAdapterStats;
+  /** ok while the publishing connection is up and at most maxQueue messages wait. */
+  health(options?: HealthOptions): PostgresAdapterHealth;
   /** Sends what is queued, then closes the connection shared with its of() siblings. */
   close(): Promise<void>;
 }

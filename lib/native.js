@@ -8,7 +8,7 @@ const path = require("path");
 const ROOT = path.join(__dirname, "..");
 const PKG = "socket.io-postgres-native";
 // The oldest glibc the prebuilt binary links against (checked with objdump -T by scripts/prebuild.js).
-const PREBUILT_GLIBC = "2.36";
+const PREBUILT_GLIBC = "2.34";
 const PREBUILT = path.join(ROOT, "prebuilds", "linux-x64", "pgadapter.napi.glibc.node");
 const LOCAL = path.join(ROOT, "build", "Release", "pgadapter.node");
 const LIBPQ_HINT =

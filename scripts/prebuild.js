@@ -9,7 +9,7 @@ const { build } = require("./build-addon");
 
 const ROOT = path.join(__dirname, "..");
 const OUT = path.join(ROOT, "prebuilds", "linux-x64", "pgadapter.napi.glibc.node");
-const ALLOWED_LIBS = new Set(["libpq.so.5", "libc.so.6", "libm.so.6", "ld-linux-x86-64.so.2"]);
+const ALLOWED_LIBS = new Set(["libpq.so.5", "libc.so.6", "libm.so.6", "libgcc_s.so.1", "ld-linux-x86-64.so.2"]);
 
 function die(msg) {
   console.error(`prebuild: ${msg}`);

@@ -10,6 +10,7 @@ namespace pgadapter {
 
 struct Client::Link {
   const char* role;
+  ConnectionStats* stats;
   std::unique_ptr<PgConnection> conn;
   bool outage_reported = false;
 };
@@ -23,9 +24,10 @@ std::string sqlstate(PGresult* res) {
 
 Client::Client(uv_loop_t* loop, ClientOptions options, ClientSink& sink)
     : loop_(loop), options_(std::move(options)), sink_(sink) {
-  auto make_link = [this](const char* role) {
+  auto make_link = [this](const char* role, ConnectionStats* stats) {
     auto link = std::make_unique<Link>();
     link->role = role;
+    link->stats = stats;
     Link* l = link.get();
     PgConnection::Hooks hooks;
     hooks.get_params = [this](auto answer) { sink_.get_params(std::move(answer)); };
@@ -36,7 +38,7 @@ Client::Client(uv_loop_t* loop, ClientOptions options, ClientSink& sink)
     return link;
   };
 
-  publish_link_ = make_link("publishing");
+  publish_link_ = make_link("publishing", &stats_.publish);
   Publisher::Hooks ph;
   ph.report = [this](const std::string& m, const char* code) { sink_.report(m, code); };
   ph.can_send = [this](const std::string& channel) {
@@ -46,13 +48,19 @@ Client::Client(uv_loop_t* loop, ClientOptions options, ClientSink& sink)
     if (closing_ && !closed_) finish_close();
   };
   publisher_ = std::make_unique<Publisher>(*publish_link_->conn, options_.max_queue, std::move(ph));
+  publisher_->set_stats(&stats_);
+  if (options_.log) stats_.log = [this](const std::string& line) { sink_.log(line); };
 
   if (options_.listen) {
-    listen_link_ = make_link("listening");
+    listen_link_ = make_link("listening", &stats_.listen);
     Listener::Hooks lh;
-    lh.deliver = [this](std::vector<Inbound>& batch) { sink_.deliver(batch); };
+    lh.deliver = [this](std::vector<Inbound>& batch) {
+      stats_.on_received(batch);
+      sink_.deliver(batch);
+    };
     lh.report = [this](const std::string& m, const char* code) { sink_.report(m, code); };
     lh.on_listening = [this](const std::string& channel) {
+      stats_.note("LISTEN " + channel);
       publisher_->pump();
       // Told once our first messages on it can go out too: the INITIAL_HEARTBEAT the peers answer.
       if (publish_link_->conn->ready()) {
@@ -63,6 +71,7 @@ Client::Client(uv_loop_t* loop, ClientOptions options, ClientSink& sink)
     };
     lh.own_backend_pid = [this] { return publish_link_->conn->backend_pid(); };
     listener_ = std::make_unique<Listener>(*listen_link_->conn, options_.uid, std::move(lh));
+    listener_->set_stats(&stats_);
     PgConnection* lc = listen_link_->conn.get();
     // The connection's hooks were fixed at construction; route notifications to the listener.
     lc->set_notification_handler([this](std::vector<Notification>& batch) { listener_->on_notifications(batch); });
@@ -91,6 +100,7 @@ bool Client::quote_table(PGconn* conn, std::string& out) { return quote(conn, op
 
 void Client::on_connection_ready(Link& link) {
   PgConnection& conn = *link.conn;
+  stats_.note(std::string(link.role) + " connection ready (backend pid " + std::to_string(conn.backend_pid()) + ")");
   std::string table;
   quote_table(conn.raw(), table);
   std::vector<Query> setup;
@@ -131,6 +141,7 @@ void Client::on_connection_ready(Link& link) {
     mark.done = [this, &link](PGresult*, const std::string& error) {
       if (!error.empty() || !link.outage_reported) return;
       link.outage_reported = false;
+      ++link.stats->reconnects;
       sink_.report(std::string("reconnected the ") + link.role + " connection to PostgreSQL", "RECONNECTED");
     };
     setup.push_back(std::move(mark));
@@ -148,6 +159,7 @@ void Client::on_connection_ready(Link& link) {
 }
 
 void Client::on_connection_down(Link& link, const std::string& error, bool was_ready) {
+  stats_.note(std::string(link.role) + " connection " + (was_ready ? "lost: " : "failed: ") + error);
   if (!link.outage_reported) {
     // Once per outage: no report flood while the database stays down.
     link.outage_reported = true;
@@ -313,7 +325,10 @@ std::string Client::publish(const std::string& channel, const Value& message, bo
 
 std::string Client::enqueue(const std::string& channel, const Value& message, bool has_binary,
                             std::unique_ptr<LogRecord> log) {
-  if (closing_ || closed_) return "the adapter is closed";
+  if (closing_ || closed_) {
+    ++stats_.dropped_closed;
+    return "the adapter is closed";
+  }
   if (channel.find('\0') != std::string::npos) {
     // PostgreSQL refuses it (and LISTEN would have heard a name cut at the NUL).
     return "channel name \"" + channel.substr(0, channel.find('\0')) + "\\0...\" contains a NUL byte";
@@ -330,13 +345,22 @@ std::string Client::enqueue(const std::string& channel, const Value& message, bo
     return std::string("cannot encode the message: ") + e.what();
   }
   out.log = std::move(log);
+  out.queued_at_ns = uv_hrtime();
   const bool pushed = publisher_->push(std::move(out));
   publish_link_->conn->update_keepalive();
   if (!pushed) {
+    ++stats_.dropped_queue_full;
     return "the publish queue is full (" + std::to_string(options_.max_queue) +
            " messages waiting for PostgreSQL): message dropped";
   }
   return "";
+}
+
+ConnectionStats::State Client::connection_state(bool listening) const {
+  const Link* link = listening ? listen_link_.get() : publish_link_.get();
+  if (link != nullptr && link->conn->ready()) return ConnectionStats::State::Connected;
+  if (link == nullptr || closed_ || link->outage_reported) return ConnectionStats::State::Down;
+  return ConnectionStats::State::Connecting;
 }
 
 void Client::listen(const std::string& channel) {

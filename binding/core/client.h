@@ -10,6 +10,7 @@
 #include "core/listener.h"
 #include "core/pg_connection.h"
 #include "core/publisher.h"
+#include "core/stats.h"
 #include "core/uv_handle.h"
 
 namespace pgadapter {
@@ -22,6 +23,7 @@ struct ClientOptions {
   size_t max_queue = 10000;
   bool create_table = false;
   bool listen = true;
+  bool log = false;  // lifecycle lines to ClientSink::log (debug logging is on)
   std::string log_table = "socket_io_log";             // connection state recovery
   std::string session_table = "socket_io_sessions";
   ReconnectPolicy reconnect;
@@ -43,6 +45,7 @@ class ClientSink {
   virtual void get_params(std::function<void(bool ok, ConnParams params, std::string error)> answer) = 0;
   virtual void deliver(std::vector<Inbound>& batch) = 0;
   virtual void report(const std::string& message, const char* code) = 0;
+  virtual void log(const std::string& /*line*/) {}
   // The first LISTEN on `channel` took effect and the publishing connection is up: every later
   // notification on it will be delivered, and our first messages on it go out.
   virtual void listening(const std::string& channel) { (void)channel; }
@@ -76,6 +79,13 @@ class Client {
   void close_now();
   bool closed() const { return closed_; }
 
+  // For stats() and health().
+  Stats& stats() { return stats_; }
+  bool listens() const { return listen_link_ != nullptr; }
+  ConnectionStats::State connection_state(bool listening) const;
+  size_t queued() const { return publisher_->size(); }  // waiting or in flight
+  size_t in_flight() const { return publisher_->in_flight(); }
+
  private:
   struct Link;  // one connection and its outage bookkeeping
   void on_connection_ready(Link& link);
@@ -92,6 +102,7 @@ class Client {
   uv_loop_t* loop_;
   ClientOptions options_;
   ClientSink& sink_;
+  Stats stats_;  // before what points to it
   std::unique_ptr<Link> publish_link_;
   std::unique_ptr<Link> listen_link_;
   std::unique_ptr<Publisher> publisher_;

@@ -6,6 +6,7 @@
 #include "core/json_codec.h"
 #include "core/msgpack_codec.h"
 #include "core/sql.h"
+#include "core/stats.h"
 
 namespace pgadapter {
 
@@ -154,6 +155,7 @@ void Listener::accept(Notification& note) {
     return;
   }
   if (inbound_full()) {
+    if (stats_) ++stats_->dropped_inbound;
     if (overflow_dropped_++ == 0) {
       report("the inbound queue is full (" + std::to_string(inbound_.size()) + " messages, " +
                  std::to_string(inbound_bytes_) + " bytes waiting): dropping notifications until it drains",

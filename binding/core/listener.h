@@ -18,6 +18,8 @@
 
 namespace pgadapter {
 
+class Stats;
+
 struct Inbound {
   std::string channel;
   Value message;     // a decoded attachment, or
@@ -36,6 +38,7 @@ class Listener {
   Listener(PgConnection& conn, std::string uid, Hooks hooks);
 
   void set_table(std::string quoted_table) { table_ = std::move(quoted_table); }
+  void set_stats(Stats* stats) { stats_ = stats; }
   void add(const std::string& channel);
   void remove(const std::string& channel);
   bool listening(const std::string& channel) const;
@@ -99,6 +102,7 @@ class Listener {
   std::unordered_set<int64_t> seen_ids_;  // the latest attachment ids announced, oldest first in seen_order_
   std::deque<int64_t> seen_order_;
   bool fetching_ = false;
+  Stats* stats_ = nullptr;
   std::string log_table_;  // quoted; empty while recovery is off
   int64_t last_offset_ = 0;
   int64_t baseline_ = 0;

@@ -2,6 +2,7 @@
 // JSON in the notification, or msgpack in the attachment table plus a small JSON header.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -29,6 +30,7 @@ struct OutMessage {
   std::string payload;        // JSON text, or msgpack bytes when `attachment`
   std::string header_prefix;  // attachment only: the notification's JSON up to the row id
   bool attachment = false;
+  uint64_t queued_at_ns = 0;       // uv_hrtime() when queued, for the latency figures
   std::unique_ptr<LogRecord> log;  // logged: the inline JSON ends with ,"offset":" (id and "} follow)
 };
 

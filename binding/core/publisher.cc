@@ -5,6 +5,7 @@
 #include <unordered_set>
 
 #include "core/sql.h"
+#include "core/stats.h"
 
 namespace pgadapter {
 
@@ -78,6 +79,7 @@ void Publisher::send_attachments() {
   q.param_formats = {1, 1, 1, 0};
   q.done = [this, count](PGresult* res, const std::string& error) { finish(count, res == nullptr, error); };
   busy_ = true;
+  in_flight_ = count;
   conn_.enqueue(std::move(q));
 }
 
@@ -114,6 +116,7 @@ void Publisher::send_logged() {
     finish(1, res == nullptr, error);
   };
   busy_ = true;
+  in_flight_ = 1;
   conn_.enqueue(std::move(q));
 }
 
@@ -146,6 +149,7 @@ void Publisher::send_batch() {
   }
   q.done = [this, count](PGresult* res, const std::string& error) { finish(count, res == nullptr, error); };
   busy_ = true;
+  in_flight_ = count;
   conn_.enqueue(std::move(q));
 }
 
@@ -171,6 +175,7 @@ void Publisher::finish(size_t count, bool lost, const std::string& error) {
     const std::string what = count == 1 && !queue_.empty()
                                  ? "a message on channel \"" + queue_.front().channel + "\""
                                  : std::to_string(count) + " messages";
+    if (stats_) stats_->on_batch_done(queue_, count, error.empty(), uv_hrtime());
     for (size_t i = 0; i < count && !queue_.empty(); ++i) queue_.pop_front();
     // Reported once the queue is consistent: the handler may publish again.
     if (!error.empty() && hooks_.report) hooks_.report("failed to publish " + what + ": " + error, "PUBLISH_FAILED");

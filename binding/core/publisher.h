@@ -13,6 +13,8 @@
 
 namespace pgadapter {
 
+class Stats;
+
 class Publisher {
  public:
   struct Hooks {
@@ -32,6 +34,8 @@ class Publisher {
   void pump();
   bool drained() const { return queue_.empty() && !busy_; }
   size_t size() const { return queue_.size(); }
+  size_t in_flight() const { return busy_ ? in_flight_ : 0; }  // of size(), those in the statement being run
+  void set_stats(Stats* stats) { stats_ = stats; }
 
  private:
   void send_attachments();
@@ -51,6 +55,8 @@ class Publisher {
   // take, in order (the halves of the refused batch, halved again when one is refused too).
   std::deque<size_t> pieces_;
   bool busy_ = false;
+  size_t in_flight_ = 0;
+  Stats* stats_ = nullptr;
 };
 
 }  // namespace pgadapter

@@ -75,6 +75,8 @@ void NativeClient::Init(Napi::Env env, Napi::Object exports) {
                                         InstanceMethod<&NativeClient::Guarded<&NativeClient::PublishLogged, codes::ENCODE_FAILED>>("publishLogged"),
                                         InstanceMethod<&NativeClient::Guarded<&NativeClient::PersistSession, codes::ENCODE_FAILED>>("persistSession"),
                                         InstanceMethod<&NativeClient::Guarded<&NativeClient::RestoreSession, codes::RECOVERY_FAILED>>("restoreSession"),
+                                        InstanceMethod<&NativeClient::Guarded<&NativeClient::Stats, codes::NATIVE_FAILED>>("stats"),
+                                        InstanceMethod<&NativeClient::Guarded<&NativeClient::CountError, codes::NATIVE_FAILED>>("countError"),
                                     });
   exports.Set("NativeClient", ctor);
 }
@@ -82,6 +84,7 @@ void NativeClient::Init(Napi::Env env, Napi::Object exports) {
 // new NativeClient({ uid, tableName, payloadThreshold, cleanupInterval, maxQueue, createTable, listen,
 //                    reconnect: {initialDelay, maxDelay, connectTimeout, healthCheckInterval, responseTimeout},
 //                    getParams(done), onMessages(flatChannelMessagePairs), onError(message, code),
+//                    onLog(line) (optional: lifecycle lines, only when given),
 //                    onListening(channel) (optional: the first LISTEN on channel took effect) })
 NativeClient::NativeClient(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeClient>(info) {
   try {
@@ -120,6 +123,10 @@ void NativeClient::Construct(const Napi::CallbackInfo& info) {
   get_params_ = Napi::Persistent(get_function(o, "getParams"));
   on_messages_ = Napi::Persistent(get_function(o, "onMessages"));
   on_error_ = Napi::Persistent(get_function(o, "onError"));
+  if (o.Get("onLog").IsFunction()) {
+    on_log_ = Napi::Persistent(o.Get("onLog").As<Napi::Function>());
+    options.log = true;
+  }
   if (o.Get("onListening").IsFunction()) on_listening_ = Napi::Persistent(o.Get("onListening").As<Napi::Function>());
   async_context_ = std::make_unique<Napi::AsyncContext>(env, "PostgresAdapterClient", Value());
 
@@ -308,6 +315,7 @@ void NativeClient::Released() {
   get_params_.Reset();
   on_messages_.Reset();
   on_error_.Reset();
+  on_log_.Reset();
   on_listening_.Reset();
   if (referenced_) {
     referenced_ = false;
@@ -434,6 +442,93 @@ void NativeClient::listening(const std::string& channel) {
   } catch (...) {
     // Runs inside a libuv callback: nothing may escape. The adapter's readiness bound covers it.
   }
+}
+
+}  // namespace pgadapter::napi
+
+namespace pgadapter::napi {
+
+void NativeClient::log(const std::string& line) {
+  Napi::Env env = Env();
+  Napi::HandleScope scope(env);
+  CallJs(on_log_, {Napi::String::New(env, line)});
+}
+
+namespace {
+const char* state_name(ConnectionStats::State state) {
+  switch (state) {
+    case ConnectionStats::State::Connected:
+      return "connected";
+    case ConnectionStats::State::Connecting:
+      return "connecting";
+    case ConnectionStats::State::Down:
+      break;
+  }
+  return "down";
+}
+
+Napi::Number number(Napi::Env env, uint64_t n) { return Napi::Number::New(env, static_cast<double>(n)); }
+}  // namespace
+
+// stats(): this client's figures as a plain object (see lib/index.d.ts, PostgresAdapterStats).
+Napi::Value NativeClient::Stats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  pgadapter::Stats& s = client_->stats();
+  auto connection = [&](bool listening) -> Napi::Value {
+    if (listening && !client_->listens()) return env.Null();
+    Napi::Object c = Napi::Object::New(env);
+    c.Set("state", Napi::String::New(env, state_name(client_->connection_state(listening))));
+    c.Set("reconnects", number(env, (listening ? s.listen : s.publish).reconnects));
+    return c;
+  };
+  Napi::Object connections = Napi::Object::New(env);
+  connections.Set("publish", connection(false));
+  connections.Set("listen", connection(true));
+
+  Napi::Object queue = Napi::Object::New(env);
+  const size_t in_flight = client_->in_flight();
+  queue.Set("depth", number(env, client_->queued() - in_flight));
+  queue.Set("inFlight", number(env, in_flight));
+
+  Napi::Object published = Napi::Object::New(env);
+  published.Set("messages", number(env, s.published_messages));
+  published.Set("attachments", number(env, s.published_attachments));
+  published.Set("bytes", number(env, s.published_bytes));
+
+  Napi::Object received = Napi::Object::New(env);
+  received.Set("messages", number(env, s.received_messages));
+  received.Set("attachments", number(env, s.received_attachments));
+
+  Napi::Object dropped = Napi::Object::New(env);
+  dropped.Set("queueFull", number(env, s.dropped_queue_full));
+  dropped.Set("closed", number(env, s.dropped_closed));
+  dropped.Set("publishFailed", number(env, s.dropped_failed));
+  dropped.Set("inboundOverflow", number(env, s.dropped_inbound));
+
+  Napi::Object errors = Napi::Object::New(env);
+  for (const auto& [code, count] : s.errors()) errors.Set(code, number(env, count));
+
+  Napi::Object latency = Napi::Object::New(env);
+  double p50 = 0, p99 = 0;
+  const bool any = s.latency(uv_hrtime(), p50, p99);
+  latency.Set("p50", any ? Napi::Number::New(env, p50) : env.Null());
+  latency.Set("p99", any ? Napi::Number::New(env, p99) : env.Null());
+
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("connections", connections);
+  out.Set("queue", queue);
+  out.Set("published", published);
+  out.Set("received", received);
+  out.Set("dropped", dropped);
+  out.Set("errors", errors);
+  out.Set("latency", latency);
+  return out;
+}
+
+// countError(code): one report passed to the errorHandler (the JavaScript side reports them all).
+Napi::Value NativeClient::CountError(const Napi::CallbackInfo& info) {
+  if (info[0].IsString()) client_->stats().on_error(info[0].As<Napi::String>().Utf8Value());
+  return info.Env().Undefined();
 }
 
 }  // namespace pgadapter::napi

@@ -20,6 +20,7 @@ class NativeClient : public Napi::ObjectWrap<NativeClient>, public ClientSink {
   void get_params(std::function<void(bool, ConnParams, std::string)> answer) override;
   void deliver(std::vector<Inbound>& batch) override;
   void report(const std::string& message, const char* code) override;
+  void log(const std::string& line) override;
   void listening(const std::string& channel) override;
 
  private:
@@ -32,6 +33,8 @@ class NativeClient : public Napi::ObjectWrap<NativeClient>, public ClientSink {
   Napi::Value PublishLogged(const Napi::CallbackInfo& info);
   Napi::Value PersistSession(const Napi::CallbackInfo& info);
   Napi::Value RestoreSession(const Napi::CallbackInfo& info);
+  Napi::Value Stats(const Napi::CallbackInfo& info);
+  Napi::Value CountError(const Napi::CallbackInfo& info);
   // Every method runs through Guarded: an exception other than Napi::Error (std::bad_alloc, ...)
   // would abort the process when it reaches Node; it becomes a JS Error with `Code` instead.
   template <Napi::Value (NativeClient::*Method)(const Napi::CallbackInfo&), const char* Code>
@@ -50,6 +53,7 @@ class NativeClient : public Napi::ObjectWrap<NativeClient>, public ClientSink {
   Napi::FunctionReference get_params_;
   Napi::FunctionReference on_messages_;
   Napi::FunctionReference on_error_;
+  Napi::FunctionReference on_log_;
   Napi::FunctionReference on_listening_;  // optional
   std::unique_ptr<Napi::AsyncContext> async_context_;
   bool referenced_ = false;
