@@ -3,6 +3,7 @@
 
 #include "core/error_codes.h"
 #include "napi/codec_exports.h"
+#include "napi/coded_error.h"
 #include "napi/native_client.h"
 #include "napi/table_name_export.h"
 
@@ -23,6 +24,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   pgadapter::napi::InitCodecExports(env, exports);
   pgadapter::napi::InitTableNameExport(env, exports);
   exports.Set("errorCodes", ErrorCodes(env));
+  exports.Set("setErrorClass", Napi::Function::New(env, pgadapter::napi::SetErrorClass, "setErrorClass"));
   return exports;
 }
 

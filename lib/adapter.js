@@ -1,7 +1,8 @@
 "use strict";
 const { Adapter, ClusterAdapterWithHeartbeat, MessageType } = require("socket.io-adapter");
 const { randomBytes } = require("crypto");
-const { SharedClient, toError } = require("./client");
+const { SharedClient } = require("./client");
+const { codes, toError } = require("./errors");
 const { channelName, namespaceProblem } = require("./channel");
 const { Readiness } = require("./readiness");
 const { resolveOptions } = require("./options");
@@ -17,11 +18,6 @@ function isRecoverable(message) {
   if (message.type !== MessageType.BROADCAST || message.data.requestId !== undefined) return false;
   const { packet, opts } = message.data;
   return packet.type === EVENT && packet.id === undefined && !(opts.flags && opts.flags.volatile);
-}
-
-function toRecoveryError(err) {
-  if (err && err.code === undefined) err.code = "RECOVERY_FAILED";
-  return err;
 }
 
 const GATE = Symbol("postgres-adapter gate");
@@ -65,7 +61,7 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
     installGate(nsp);
     if (this.channel === null) {
       this.readiness = new Readiness({ readyTimeout: 0 });
-      client.report(toError(`${problem}; its connections are refused`, "BAD_NAMESPACE"));
+      client.report(toError(`${problem}; its connections are refused`, codes.BAD_NAMESPACE));
       return;
     }
     const { readyTimeout, discoveryWindow } = opts;
@@ -77,7 +73,7 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
           toError(
             `the LISTEN of namespace ${JSON.stringify(nsp.name)} was not confirmed within ${readyTimeout} ms: ` +
               "its connections are no longer held (they may miss broadcasts until it is)",
-            "READY_TIMEOUT",
+            codes.READY_TIMEOUT,
           ),
         ),
     });
@@ -170,7 +166,7 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
     // Socket.IO neither awaits nor catches this call.
     this.client.native
       .persistSession(session.pid, session.sid, this.nsp.name, session.rooms, session.data)
-      .catch((err) => this.client.report(toRecoveryError(err)));
+      .catch((err) => this.client.report(toError(err, codes.RECOVERY_FAILED)));
   }
 
   // Called in delivery order for every logged broadcast (ours and the other servers').
@@ -200,7 +196,7 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
     try {
       session = await this.client.native.restoreSession(pid, this.nsp.name, offset);
     } catch (err) {
-      this.client.report(toRecoveryError(err));
+      this.client.report(toError(err, codes.RECOVERY_FAILED));
       return null;
     }
     if (!session) return null;

@@ -2,7 +2,7 @@
 // One native client per createAdapter() call, shared by all namespaces: it routes incoming
 // messages to the namespace adapters by channel and turns native reports into Errors.
 const { NativeClient } = require("./native");
-const { toError } = require("./errors");
+const { codes, toError, redact } = require("./errors");
 const { OutageTracker } = require("./health");
 const debug = require("debug")("socket.io-postgres-native");
 
@@ -10,6 +10,9 @@ const debug = require("debug")("socket.io-postgres-native");
 function parseMessage(m) {
   return typeof m === "string" ? JSON.parse(m) : m;
 }
+
+// The passwords getParams knows (see connection.js), to keep them out of messages.
+const secretsOf = (getParams) => (getParams.secrets ? getParams.secrets() : []);
 
 // Starts a native client. onMessages(flat) receives [channel, message, channel, message, ...].
 function openNativeClient(getParams, opts, { listen, weak = false, onMessages, onListening, report }) {
@@ -34,10 +37,29 @@ function openNativeClient(getParams, opts, { listen, weak = false, onMessages, o
     getParams,
     onMessages: onMessages || (() => {}),
     onListening,
-    onError: (message, code) => report(toError(message, code)),
+    // Every native report and log line passes here: the known passwords are removed from it.
+    onError: (message, code) => report(toError(message, code, secretsOf(getParams))),
     // Lifecycle lines (connect, loss, LISTEN, batch sizes): asked of the core only when DEBUG enables them.
-    onLog: debug.enabled ? (line) => debug("%s", line) : undefined,
+    onLog: debug.enabled ? (line) => debug("%s", redact(line, secretsOf(getParams))) : undefined,
   });
+  // The connection's TLS files live as long as a client using them: released once this one is closed
+  // (close() is wrapped on the instance, so that every owner's close releases them).
+  if (getParams.acquire) {
+    getParams.acquire();
+    const close = native.close.bind(native);
+    let released = false;
+    const release = () => {
+      if (!released) getParams.release();
+      released = true;
+    };
+    Object.defineProperty(native, "close", {
+      value: (...args) => {
+        const closing = Promise.resolve(close(...args));
+        closing.then(release, release);
+        return closing;
+      },
+    });
+  }
   native.start();
   return native;
 }
@@ -57,11 +79,11 @@ function publishOn(native, channel, message, report) {
   try {
     dropped = native.publish(channel, message);
   } catch (err) {
-    report(toError(err, "ENCODE_FAILED"));
+    report(toError(err, codes.ENCODE_FAILED));
     return Promise.reject(err);
   }
   if (dropped === undefined) return Promise.resolve();
-  const err = toError(dropped, "PUBLISH_DROPPED");
+  const err = toError(dropped, codes.PUBLISH_DROPPED);
   report(err);
   return Promise.reject(err);
 }
@@ -94,15 +116,15 @@ class SharedClient {
   // Every report to the errorHandler is counted (stats().errors) and may start or end an outage.
   report(err) {
     // Each connection reports CONNECTION_LOST once per outage, then RECONNECTED.
-    if (err.code === "CONNECTION_LOST") {
+    if (err.code === codes.CONNECTION_LOST) {
       this.linksDown++;
       for (const adapter of this.routes.values()) adapter.onDatabaseDown();
-    } else if (err.code === "RECONNECTED" && this.linksDown > 0) {
+    } else if (err.code === codes.RECONNECTED && this.linksDown > 0) {
       this.linksDown--;
     }
     if (this.native) this.native.countError(err.code);
     safeReport(this.opts.errorHandler, err);
-    if (this.native) this.outages.onReport(err, this.native.stats());
+    if (this.native) this.outages.onReport(err, () => this.native.stats());
   }
 
   attach(channel, adapter) {
@@ -143,11 +165,11 @@ class SharedClient {
     try {
       promise = this.native.publishLogged(channel, message, meta);
     } catch (err) {
-      this.report(toError(err, "ENCODE_FAILED"));
+      this.report(toError(err, codes.ENCODE_FAILED));
       return Promise.reject(err);
     }
     return promise.catch((err) => {
-      if (err.code === "PUBLISH_DROPPED") this.report(err); // other failures are reported by the core
+      if (err.code === codes.PUBLISH_DROPPED) this.report(toError(err, codes.PUBLISH_DROPPED)); // other failures are reported by the core
       throw err;
     });
   }
@@ -163,7 +185,7 @@ class SharedClient {
         // The pure-JS emitter sends no top-level nsp: the channel says which namespace it is for.
         if (message.nsp === undefined) message.nsp = nspName;
         if (message.nsp !== nspName) {
-          this.report(toError(`ignored a message on channel ${channel} for another namespace (${message.nsp})`, "BAD_NOTIFICATION"));
+          this.report(toError(`ignored a message on channel ${channel} for another namespace (${message.nsp})`, codes.BAD_NOTIFICATION));
           continue;
         }
         const offset = message.offset; // set on logged broadcasts (connection state recovery)
@@ -175,7 +197,7 @@ class SharedClient {
         }
         adapter.onMessage(message, offset);
       } catch (err) {
-        this.report(toError(err, "MESSAGE_FAILED"));
+        this.report(toError(err, codes.MESSAGE_FAILED));
       }
     }
   }
@@ -189,4 +211,4 @@ class SharedClient {
   }
 }
 
-module.exports = { SharedClient, openNativeClient, publishOn, safeReport, toError, parseMessage };
+module.exports = { SharedClient, openNativeClient, publishOn, safeReport, parseMessage };

@@ -2,7 +2,8 @@
 // setupPrimary(): the primary of a node:cluster whose workers use @socket.io/cluster-adapter.
 // It forwards between its workers, and between them and the other servers through PostgreSQL.
 const cluster = require("node:cluster");
-const { openNativeClient, publishOn, safeReport, toError, parseMessage } = require("./client");
+const { openNativeClient, publishOn, safeReport, parseMessage } = require("./client");
+const { codes, toError } = require("./errors");
 const { resolveOptions } = require("./options");
 const { paramsProvider } = require("./connection");
 const { channelName, namespaceProblem } = require("./channel");
@@ -29,9 +30,9 @@ function setupPrimary(source, userOpts) {
 
   function send(worker, message) {
     try {
-      worker.send(message, (err) => err && report(toError(err, "IPC_FAILED")));
+      worker.send(message, (err) => err && report(toError(err, codes.IPC_FAILED)));
     } catch (err) {
-      report(toError(err, "IPC_FAILED"));
+      report(toError(err, codes.IPC_FAILED));
     }
   }
 
@@ -59,7 +60,7 @@ function setupPrimary(source, userOpts) {
     try {
       channel = channelOf(message.nsp);
     } catch (err) {
-      return report(toError(err, "BAD_NAMESPACE"));
+      return report(toError(err, codes.BAD_NAMESPACE));
     }
     if (isResponse(message)) {
       const requester = workerOfUid.get(message.requesterUid);

@@ -6,7 +6,7 @@ const { openNativeClient, publishOn, safeReport } = require("./client");
 const { resolveOptions } = require("./options");
 const { paramsProvider } = require("./connection");
 const { channelName, namespaceProblem } = require("./channel");
-const { PostgresAdapterError } = require("./errors");
+const { PostgresAdapterError, codes } = require("./errors");
 const { healthOf } = require("./health");
 
 const EMITTER_UID = "emitter";
@@ -55,7 +55,7 @@ class Emitter {
     const { channelPrefix } = this.shared.opts;
     this.channel = channelName(channelPrefix, this.nsp);
     const problem = namespaceProblem(channelPrefix, this.nsp);
-    if (problem !== null) throw new PostgresAdapterError(problem, "BAD_NAMESPACE");
+    if (problem !== null) throw new PostgresAdapterError(problem, codes.BAD_NAMESPACE);
   }
 
   /** An emitter for another namespace, with the same options and connection. */

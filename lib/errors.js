@@ -1,7 +1,9 @@
 "use strict";
 // The package's errors: one class, one list of codes (defined once in binding/core/error_codes.h and
 // exported by the addon), and the redaction of secrets from every message we report.
-const { errorCodes } = require("./native");
+const native = require("./native");
+
+const { errorCodes } = native;
 
 // { CONNECTION_LOST: "CONNECTION_LOST", ... }: use these, never a string literal.
 const codes = Object.freeze(Object.fromEntries(Object.keys(errorCodes).map((code) => [code, code])));
@@ -19,6 +21,8 @@ class PostgresAdapterError extends Error {
   }
 }
 Object.defineProperty(PostgresAdapterError.prototype, "name", { value: "PostgresAdapterError", configurable: true });
+// The errors the addon rejects or throws with a code are of this class too.
+native.setErrorClass(PostgresAdapterError);
 
 // The password of a URL ("scheme://user:secret@host"): everything between the first ":" of the user
 // info and the "@" that ends it.
@@ -41,6 +45,33 @@ function redact(text, secrets = []) {
   return out;
 }
 
+/** The passwords a connection string holds (URL user info or `password=`), as written and decoded. */
+function connectionStringSecrets(text) {
+  if (typeof text !== "string") return [];
+  const found = [];
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(text);
+  if (scheme) {
+    // libpq ends the user info at the first "@"; a malformed string may mean the last one.
+    const rest = text.slice(scheme[0].length);
+    for (const at of [rest.indexOf("@"), rest.lastIndexOf("@")]) {
+      const userinfo = at < 0 ? "" : rest.slice(0, at);
+      if (userinfo.includes(":")) found.push(userinfo.slice(userinfo.indexOf(":") + 1));
+    }
+  }
+  for (const m of text.matchAll(/\bpassword\s*=\s*('(?:[^'\\]|\\.)*'?|[^\s&]+)/gi)) {
+    const v = m[1];
+    found.push(v, v.startsWith("'") ? v.replace(/^'|'$/g, "").replace(/\\(.)/g, "$1") : v);
+  }
+  const decoded = found.map((v) => {
+    try {
+      return decodeURIComponent(v);
+    } catch (_) {
+      return v; // not percent-encoded: as written
+    }
+  });
+  return [...new Set([...found, ...decoded])].filter((v) => v.length > 0);
+}
+
 /**
  * A PostgresAdapterError for `what` (a message or an Error, kept as `cause`), with secrets removed
  * from its message; an Error that has one of our codes keeps it. One that already is a
@@ -57,4 +88,4 @@ function toError(what, code, secrets) {
   return new PostgresAdapterError(message, known ? what.code : code, options);
 }
 
-module.exports = { PostgresAdapterError, codes, meanings: errorCodes, redact, toError };
+module.exports = { PostgresAdapterError, codes, meanings: errorCodes, redact, toError, connectionStringSecrets };

@@ -40,9 +40,10 @@ class OutageTracker {
     this.since = null; // Date.now() at the start of the current outage
   }
 
-  onReport(err, stats) {
+  // getStats: read only for the two codes that matter (other reports can come in floods).
+  onReport(err, getStats) {
     if (err.code !== codes.CONNECTION_LOST && err.code !== codes.RECONNECTED) return;
-    const { publish, listen } = stats.connections;
+    const { publish, listen } = getStats().connections;
     const down = publish.state === "down" || (listen !== null && listen.state === "down");
     if (down && this.since === null) {
       this.since = Date.now();

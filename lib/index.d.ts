@@ -106,7 +106,15 @@ export type ConnectionSource =
       user?: string;
       database?: string;
       password?: string | (() => string | Promise<string>);
-      ssl?: boolean | { rejectUnauthorized?: boolean; ca?: string | string[]; cert?: string; key?: string };
+      /** As in pg: true or an object verifies the server (sslmode=verify-full) unless rejectUnauthorized is false. */
+      ssl?:
+        | boolean
+        | {
+            rejectUnauthorized?: boolean;
+            ca?: string | Buffer | Array<string | Buffer>;
+            cert?: string | Buffer | Array<string | Buffer>;
+            key?: string | Buffer | Array<string | Buffer>;
+          };
       application_name?: string;
       options?: string;
       connectionTimeoutMillis?: number;

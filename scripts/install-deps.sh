@@ -4,7 +4,7 @@
 # after an `apt-get update` (a fresh container has no package lists). ninja-build is the build program:
 # with --no-install-recommends, cmake alone brings none ("CMake was unable to find a build program").
 set -euo pipefail
-PACKAGES=(cmake ninja-build g++ pkg-config libpq-dev libmsgpack-cxx-dev postgresql)
+PACKAGES=(cmake ninja-build g++ pkg-config libpq-dev libmsgpack-cxx-dev postgresql openssl)  # openssl: test/tls.test.js
 command -v apt-get >/dev/null || { echo "install-deps: apt-get not found (this script is for Debian/Ubuntu)" >&2; exit 1; }
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -7,6 +7,9 @@ const fs = require('fs');
 const path = require('path');
 const { Emitter, PostgresAdapterError, errorCodes } = require('../lib');
 const { waitFor } = require('./helpers/cluster');
+const { openNativeClient } = require('../lib/client');
+const { paramsProvider } = require('../lib/connection');
+const { resolveOptions } = require('../lib/options');
 
 const ROOT = path.join(__dirname, '..');
 const read = (rel) => fs.readFileSync(path.join(ROOT, rel), 'utf8');
@@ -118,5 +121,20 @@ describe('PostgresAdapterError', () => {
       expect(err).toBeInstanceOf(PostgresAdapterError);
       expect(Object.keys(errorCodes)).toContain(err.code);
     }
+  });
+
+  test('what the addon rejects with a code is one too', async () => {
+    const reported = [];
+    const native = openNativeClient(paramsProvider(process.env.DATABASE_URL), resolveOptions({}), {
+      listen: false,
+      report: (err) => reported.push(err),
+    });
+    await native.close(1000);
+    // A closed client drops the publish: the promise rejects with PUBLISH_DROPPED.
+    const meta = { nsp: '/', rooms: [], except: [], packetData: ['ev'] };
+    const err = await native.publishLogged('errors_test#/', { type: 3, data: {} }, meta).then(() => null, (e) => e);
+    expect(err).toBeInstanceOf(PostgresAdapterError);
+    expect(err.code).toBe('PUBLISH_DROPPED');
+    for (const e of reported) expect(e).toBeInstanceOf(PostgresAdapterError);
   });
 });

@@ -7,7 +7,7 @@ const { Cluster, waitFor, waitForEvents } = require('./helpers/cluster');
 const { registerAdapterMetrics } = require('../examples/prometheus');
 const { readinessHandler } = require('../examples/health');
 
-const QUIET = { heartbeatInterval: 60000, heartbeatTimeout: 120000 };
+const QUIET = { heartbeatInterval: 600000, heartbeatTimeout: 1200000 }; // no heartbeat during the file
 
 // GET `path` on a server running `handler`: { status, body }.
 async function get(handler) {

@@ -5,6 +5,7 @@
 #include "core/json_codec.h"
 #include "core/msgpack_codec.h"
 #include "core/sql.h"
+#include "core/error_codes.h"
 
 namespace pgadapter {
 
@@ -91,7 +92,7 @@ void Client::start() {
 bool Client::quote(PGconn* conn, const std::string& name, std::string& out) {
   std::string error;
   if (sql::quote_qualified(conn, name, out, error)) return true;
-  sink_.report("cannot quote the table name \"" + name + "\": " + error, "BAD_TABLE_NAME");
+  sink_.report("cannot quote the table name \"" + name + "\": " + error, codes::BAD_TABLE_NAME);
   out = "\"\"";
   return false;
 }
@@ -113,7 +114,7 @@ void Client::on_connection_ready(Link& link) {
         // Two servers creating the table at once: one of them loses the race, harmlessly.
         const std::string code = sqlstate(res);
         if (!error.empty() && res != nullptr && code != "42P07" && code != "23505") {
-          sink_.report("cannot create table " + options_.table + ": " + error, "CREATE_TABLE_FAILED");
+          sink_.report("cannot create table " + options_.table + ": " + error, codes::CREATE_TABLE_FAILED);
         }
       };
       setup.push_back(std::move(create));
@@ -142,7 +143,7 @@ void Client::on_connection_ready(Link& link) {
       if (!error.empty() || !link.outage_reported) return;
       link.outage_reported = false;
       ++link.stats->reconnects;
-      sink_.report(std::string("reconnected the ") + link.role + " connection to PostgreSQL", "RECONNECTED");
+      sink_.report(std::string("reconnected the ") + link.role + " connection to PostgreSQL", codes::RECONNECTED);
     };
     setup.push_back(std::move(mark));
   }
@@ -165,7 +166,7 @@ void Client::on_connection_down(Link& link, const std::string& error, bool was_r
     link.outage_reported = true;
     sink_.report(std::string(link.role) + " connection to PostgreSQL " + (was_ready ? "lost: " : "failed: ") + error +
                      " (reconnecting)",
-                 "CONNECTION_LOST");
+                 codes::CONNECTION_LOST);
   }
   if (&link == publish_link_.get() && listener_) listener_->drop_unmatched_own();
   if (closing_ && !closed_ && &link == publish_link_.get()) finish_close();
@@ -183,7 +184,7 @@ std::vector<Query> Client::recovery_setup(PGconn* conn) {
     q.done = [this](PGresult* res, const std::string& error) {
       const std::string code = sqlstate(res);
       if (!error.empty() && res != nullptr && code != "42P07" && code != "23505") {
-        sink_.report("cannot create the recovery tables: " + error, "CREATE_TABLE_FAILED");
+        sink_.report("cannot create the recovery tables: " + error, codes::CREATE_TABLE_FAILED);
       }
     };
     out.push_back(std::move(q));
@@ -290,7 +291,7 @@ void Client::restore_session(const std::string& pid, const std::string& nsp, con
       Value packet;
       if (!decode_msgpack(std::string_view(PQgetvalue(res, i, 4), PQgetlength(res, i, 4)), packet, err) ||
           packet.kind != Value::Kind::Array) {
-        sink_.report("skipped a corrupt recovery log row " + std::to_string(id), "BAD_ATTACHMENT");
+        sink_.report("skipped a corrupt recovery log row " + std::to_string(id), codes::BAD_ATTACHMENT);
         continue;
       }
       packet.items.push_back(Value::string_of(std::to_string(id)));
@@ -313,7 +314,7 @@ void Client::cleanup_recovery(PgConnection& conn) {
   for (Query* q : {&sessions, &log}) {
     q->per_connection = true;
     q->done = [this](PGresult*, const std::string& error) {
-      if (!error.empty()) sink_.report("recovery cleanup failed: " + error, "CLEANUP_FAILED");
+      if (!error.empty()) sink_.report("recovery cleanup failed: " + error, codes::CLEANUP_FAILED);
     };
     conn.enqueue(std::move(*q));
   }
@@ -381,7 +382,7 @@ void Client::on_cleanup_tick() {
   q.params = {std::to_string(options_.cleanup_interval_ms) + " milliseconds"};
   q.done = [this](PGresult*, const std::string& error) {
     cleanup_running_ = false;
-    if (!error.empty()) sink_.report("cleanup of " + options_.table + " failed: " + error, "CLEANUP_FAILED");
+    if (!error.empty()) sink_.report("cleanup of " + options_.table + " failed: " + error, codes::CLEANUP_FAILED);
   };
   q.per_connection = true;
   cleanup_running_ = true;
@@ -407,7 +408,7 @@ void Client::close(uint32_t flush_timeout_ms, std::function<void()> done) {
 void Client::on_flush_deadline() {
   if (!closed_) {
     sink_.report("closing with " + std::to_string(publisher_->size()) + " messages not yet published",
-                 "PUBLISH_FAILED");
+                 codes::PUBLISH_FAILED);
     finish_close();
   }
 }

@@ -7,6 +7,7 @@
 #include "core/msgpack_codec.h"
 #include "core/sql.h"
 #include "core/stats.h"
+#include "core/error_codes.h"
 
 namespace pgadapter {
 
@@ -61,7 +62,7 @@ Query Listener::listen_query(const std::string& channel, bool listen) {
     q.done = [this, channel](PGresult*, const std::string& err) {
       if (!err.empty()) {
         // A lost connection is reported by the client; here only a refused LISTEN.
-        if (err.rfind("connection lost", 0) != 0) report("LISTEN " + channel + " failed: " + err, "LISTEN_FAILED");
+        if (err.rfind("connection lost", 0) != 0) report("LISTEN " + channel + " failed: " + err, codes::LISTEN_FAILED);
         return;
       }
       auto it = channels_.find(channel);
@@ -112,7 +113,7 @@ Query Listener::baseline_query() {
       // No log table yet (being created by the publishing connection): nothing to replay.
       const char* code = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
       if (res != nullptr && !(code && std::string(code) == "42P01")) {
-        report("cannot read the recovery log: " + error, "RECOVERY_FAILED");
+        report("cannot read the recovery log: " + error, codes::RECOVERY_FAILED);
       }
       return;
     }
@@ -159,7 +160,7 @@ void Listener::accept(Notification& note) {
     if (overflow_dropped_++ == 0) {
       report("the inbound queue is full (" + std::to_string(inbound_.size()) + " messages, " +
                  std::to_string(inbound_bytes_) + " bytes waiting): dropping notifications until it drains",
-             "INBOUND_OVERFLOW");
+             codes::INBOUND_OVERFLOW);
     }
     return;
   }
@@ -169,11 +170,11 @@ void Listener::accept(Notification& note) {
   std::string error;
   if (!parse_json_header(note.payload, e.message, error)) {
     return report("ignored a notification on " + e.channel + " that is not JSON (" + error + "): " + clip(note.payload),
-                  "BAD_NOTIFICATION");
+                  codes::BAD_NOTIFICATION);
   }
   if (e.message.kind != Value::Kind::Map) {
     return report("ignored a notification on " + e.channel + " that is not a JSON object: " + clip(note.payload),
-                  "BAD_NOTIFICATION");
+                  codes::BAD_NOTIFICATION);
   }
   const Value* uid = e.message.get("uid");
   if (uid != nullptr && uid->kind == Value::Kind::String && uid->str == uid_) return;
@@ -181,21 +182,21 @@ void Listener::accept(Notification& note) {
   if (type == nullptr || type->kind != Value::Kind::Int || (uid != nullptr && uid->kind != Value::Kind::String)) {
     return report("ignored a notification on " + e.channel + " without a numeric type and a string uid: " +
                       clip(note.payload),
-                  "BAD_NOTIFICATION");
+                  codes::BAD_NOTIFICATION);
   }
   if (const Value* offset = e.message.get("offset"); offset != nullptr && !parse_id(*offset, e.offset)) {
     return report("ignored a notification on " + e.channel + " with an invalid offset: " + clip(note.payload),
-                  "BAD_NOTIFICATION");
+                  codes::BAD_NOTIFICATION);
   }
   if (const Value* att = e.message.get("attachmentId")) {
     if (!parse_id(*att, e.attachment_id)) {
       return report("ignored a notification on " + e.channel + " with an invalid attachmentId: " + clip(note.payload),
-                    "BAD_NOTIFICATION");
+                    codes::BAD_NOTIFICATION);
     }
     if (!first_announcement(e.attachment_id)) {
       return report("ignored attachment " + std::to_string(e.attachment_id) + " on " + e.channel +
                         ": announced again (each attachment is announced once)",
-                    "BAD_NOTIFICATION");
+                    codes::BAD_NOTIFICATION);
     }
     e.state = State::Pending;
   } else {
@@ -330,13 +331,13 @@ void Listener::on_fetched(PGresult* res, const std::string& error) {
     e.state = State::Dropped;
     const std::string id = std::to_string(e.attachment_id);
     if (!error.empty()) {
-      report("cannot fetch attachment " + id + " on " + e.channel + ": " + error, "ATTACHMENT_FETCH_FAILED");
+      report("cannot fetch attachment " + id + " on " + e.channel + ": " + error, codes::ATTACHMENT_FETCH_FAILED);
       continue;
     }
     auto it = rows.find(e.attachment_id);
     if (it == rows.end() || PQgetisnull(res, it->second, 1)) {
       report("attachment " + id + " on " + e.channel + " not found (deleted by the cleanup, or never committed)",
-             "ATTACHMENT_MISSING");
+             codes::ATTACHMENT_MISSING);
       continue;
     }
     std::string_view bytes(PQgetvalue(res, it->second, 1), static_cast<size_t>(PQgetlength(res, it->second, 1)));
@@ -345,12 +346,12 @@ void Listener::on_fetched(PGresult* res, const std::string& error) {
     Value decoded;
     std::string decode_error;
     if (!decode_msgpack(bytes, decoded, decode_error)) {
-      report("attachment " + id + " on " + e.channel + " is not valid msgpack: " + decode_error, "BAD_ATTACHMENT");
+      report("attachment " + id + " on " + e.channel + " is not valid msgpack: " + decode_error, codes::BAD_ATTACHMENT);
       continue;
     }
     const Value* type = decoded.get("type");
     if (decoded.kind != Value::Kind::Map || type == nullptr || type->kind != Value::Kind::Int) {
-      report("attachment " + id + " on " + e.channel + " is not a cluster message", "BAD_ATTACHMENT");
+      report("attachment " + id + " on " + e.channel + " is not a cluster message", codes::BAD_ATTACHMENT);
       continue;
     }
     e.message = std::move(decoded);
@@ -386,7 +387,7 @@ void Listener::deliver() {
   flush();
   if (overflow_dropped_ > 0 && !inbound_full()) {
     report("the inbound queue drained; " + std::to_string(overflow_dropped_) + " notifications were dropped",
-           "INBOUND_OVERFLOW");
+           codes::INBOUND_OVERFLOW);
     overflow_dropped_ = 0;
   }
 }

@@ -6,6 +6,7 @@
 
 #include "core/sql.h"
 #include "core/stats.h"
+#include "core/error_codes.h"
 
 namespace pgadapter {
 
@@ -178,7 +179,7 @@ void Publisher::finish(size_t count, bool lost, const std::string& error) {
     if (stats_) stats_->on_batch_done(queue_, count, error.empty(), uv_hrtime());
     for (size_t i = 0; i < count && !queue_.empty(); ++i) queue_.pop_front();
     // Reported once the queue is consistent: the handler may publish again.
-    if (!error.empty() && hooks_.report) hooks_.report("failed to publish " + what + ": " + error, "PUBLISH_FAILED");
+    if (!error.empty() && hooks_.report) hooks_.report("failed to publish " + what + ": " + error, codes::PUBLISH_FAILED);
   }
   pump();
   if (drained() && hooks_.on_drained) hooks_.on_drained();

@@ -1,6 +1,7 @@
 #include "napi/native_client.h"
 
 #include "core/msgpack_codec.h"
+#include "napi/coded_error.h"
 #include "napi/js_value.h"
 
 namespace pgadapter::napi {
@@ -31,10 +32,9 @@ Napi::Function get_function(const Napi::Object& o, const char* key) {
   return v.As<Napi::Function>();
 }
 
+// A PostgresAdapterError (see coded_error.h).
 Napi::Error coded_error(Napi::Env env, const std::string& message, const char* code) {
-  Napi::Error err = Napi::Error::New(env, message);
-  err.Set("code", Napi::String::New(env, code));
-  return err;
+  return CodedError(env, message, code);
 }
 
 // The message of whatever was thrown, for a report.
@@ -246,15 +246,13 @@ Napi::Value NativeClient::PublishLogged(const Napi::CallbackInfo& info) {
       if (error.empty()) {
         deferred->Resolve(Napi::String::New(e, offset));
       } else {
-        deferred->Reject(Napi::Error::New(e, "failed to publish: " + error).Value());
+        deferred->Reject(coded_error(e, "failed to publish: " + error, codes::PUBLISH_FAILED).Value());
       }
     });
   };
   const std::string dropped = client_->publish_logged(channel, message, conversion.has_binary, std::move(log));
   if (!dropped.empty()) {
-    Napi::Error err = Napi::Error::New(env, dropped);
-    err.Set("code", Napi::String::New(env, "PUBLISH_DROPPED"));
-    deferred->Reject(err.Value());
+    deferred->Reject(coded_error(env, dropped, codes::PUBLISH_DROPPED).Value());
   }
   return deferred->Promise();
 }
@@ -270,7 +268,7 @@ Napi::Value NativeClient::PersistSession(const Napi::CallbackInfo& info) {
                            [this, deferred](const std::string& error) {
                              Settle(deferred, codes::RECOVERY_FAILED, [&](Napi::Env e) {
                                if (error.empty()) deferred->Resolve(e.Undefined());
-                               else deferred->Reject(Napi::Error::New(e, "cannot persist the session: " + error).Value());
+                               else deferred->Reject(coded_error(e, "cannot persist the session: " + error, codes::RECOVERY_FAILED).Value());
                              });
                            });
   return deferred->Promise();
@@ -284,7 +282,9 @@ Napi::Value NativeClient::RestoreSession(const Napi::CallbackInfo& info) {
       info[0].ToString().Utf8Value(), info[1].ToString().Utf8Value(), info[2].ToString().Utf8Value(),
       [this, deferred](bool found, RestoredSession session, const std::string& error) {
         Settle(deferred, codes::RECOVERY_FAILED, [&](Napi::Env e) {
-          if (!error.empty()) return deferred->Reject(Napi::Error::New(e, "cannot restore the session: " + error).Value());
+          if (!error.empty()) {
+            return deferred->Reject(coded_error(e, "cannot restore the session: " + error, codes::RECOVERY_FAILED).Value());
+          }
           if (!found) return deferred->Resolve(e.Null());
           Napi::Object out = Napi::Object::New(e);
           out.Set("snapshotMax", Napi::Number::New(e, static_cast<double>(session.snapshot_max)));
