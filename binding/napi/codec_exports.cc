@@ -52,14 +52,28 @@ Napi::Value FromMsgpack(const Napi::CallbackInfo& info) {
   return FromValue(info.Env(), v);
 }
 
+// Anything but a Napi::Error (std::bad_alloc, ...) would abort the process when it reaches Node.
+template <Napi::Value (*Fn)(const Napi::CallbackInfo&)>
+Napi::Value Guarded(const Napi::CallbackInfo& info) {
+  try {
+    return Fn(info);
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(info.Env(), e.what());
+  } catch (...) {
+    throw Napi::Error::New(info.Env(), "codec failed");
+  }
+}
+
 }  // namespace
 
 void InitCodecExports(Napi::Env env, Napi::Object exports) {
   Napi::Object codec = Napi::Object::New(env);
-  codec.Set("toJson", Napi::Function::New(env, ToJson, "toJson"));
-  codec.Set("fromJson", Napi::Function::New(env, FromJson, "fromJson"));
-  codec.Set("toMsgpack", Napi::Function::New(env, ToMsgpack, "toMsgpack"));
-  codec.Set("fromMsgpack", Napi::Function::New(env, FromMsgpack, "fromMsgpack"));
+  codec.Set("toJson", Napi::Function::New(env, Guarded<ToJson>, "toJson"));
+  codec.Set("fromJson", Napi::Function::New(env, Guarded<FromJson>, "fromJson"));
+  codec.Set("toMsgpack", Napi::Function::New(env, Guarded<ToMsgpack>, "toMsgpack"));
+  codec.Set("fromMsgpack", Napi::Function::New(env, Guarded<FromMsgpack>, "fromMsgpack"));
   exports.Set("_codec", codec);
 }
 
