@@ -7,11 +7,10 @@ const { channelName, namespaceProblem } = require("./channel");
 const { Readiness } = require("./readiness");
 const { resolveOptions } = require("./options");
 const { paramsProvider, connectTimeoutOf } = require("./connection");
+const { DeliveredLog, isRestorable } = require("./recovery");
 const { healthOf } = require("./health");
 
 const EVENT = 2; // socket.io-parser packet type
-const RECENT_MAX = 10000;
-const RECENT_MS = 10000;
 
 // What socket.io-adapter would give an offset to: a plain event broadcast, no ack, not volatile.
 function isRecoverable(message) {
@@ -53,11 +52,7 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
     this.ackCleanupTimers = new Set();
     const recovery = nsp.server && nsp.server.opts && nsp.server.opts.connectionStateRecovery;
     this.recoveryDuration = recovery ? recovery.maxDisconnectionDuration : 0;
-    // Connection state recovery: the logged packets this server has delivered lately, in offset
-    // order, and the offset below which that list is complete (see restoreSession).
-    this.recent = [];
-    this.recentFloor = 0;
-    this.lastOffset = 0;
+    this.delivered = new DeliveredLog(); // connection state recovery (lib/recovery.js)
     installGate(nsp);
     if (this.channel === null) {
       this.readiness = new Readiness({ readyTimeout: 0 });
@@ -143,13 +138,12 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
       const { packet, opts } = message.data;
       const data = packet.data.slice(); // before socket.io appends the offset
       // Resolves when our own notification comes by on the listening connection, i.e. in the same
-      // order as the other servers' packets: a client's last offset then covers all before it.
-      return this.client
-        .publishLogged(this.channel, message, { nsp: this.nsp.name, rooms: opts.rooms, except: opts.except, packetData: data })
-        .then((offset) => {
-          this.recordDelivered(offset, data, opts);
-          return offset;
-        });
+      // order as the other servers' packets: a client's last offset then covers all before it. No
+      // offset (undefined): sent unlogged, delivered locally at once (see README: recovery).
+      return this.client.publishLogged(this.channel, message).then((offset) => {
+        if (offset !== undefined) this.recordDelivered(offset, data, opts);
+        return offset;
+      });
     }
     return this.client.publish(this.channel, message);
   }
@@ -163,58 +157,39 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
 
   persistSession(session) {
     if (!this.recoveryDuration) return;
-    // Socket.IO neither awaits nor catches this call.
-    this.client.native
-      .persistSession(session.pid, session.sid, this.nsp.name, session.rooms, session.data)
-      .catch((err) => this.client.report(toError(err, codes.RECOVERY_FAILED)));
+    // Socket.IO neither awaits nor catches this call: nothing may escape it.
+    let stored;
+    try {
+      stored = this.client.native.persistSession(session.pid, session.sid, this.nsp.name, session.rooms, session.data);
+    } catch (err) {
+      this.client.report(
+        toError(`cannot store the session of socket ${session.sid} (it will not be recoverable): ${err && err.message}`, codes.RECOVERY_FAILED),
+      );
+      return;
+    }
+    stored.catch((err) => this.client.report(toError(err, codes.RECOVERY_FAILED)));
   }
 
   // Called in delivery order for every logged broadcast (ours and the other servers').
   recordDelivered(offset, data, opts) {
-    const n = Number(offset);
-    if (!(n > this.lastOffset)) return;
-    this.lastOffset = n;
-    const now = Date.now();
-    this.recent.push({ offset: n, at: now, data: [...data, String(offset)], rooms: opts.rooms || [], except: opts.except || [] });
-    // A few seconds are plenty: the list only bridges one restore query's duration.
-    let drop = 0;
-    while (drop < this.recent.length && (this.recent.length - drop > RECENT_MAX || this.recent[drop].at < now - RECENT_MS)) drop++;
-    if (drop > 0) {
-      this.recentFloor = this.recent[drop - 1].offset;
-      this.recent.splice(0, drop);
-    }
+    this.delivered.record(offset, data, opts);
   }
 
-  // Which packets did the socket miss? Those logged after its offset that this server has already
-  // delivered (W = what it delivered, or what committed before it listened). Later ones arrive live
-  // once the socket exists. Offsets are log ids assigned in commit order, and every server delivers
-  // them in that order, so "delivered" is exactly "offset <= W". The query gives the rows of its
-  // snapshot (up to snapshotMax); packets delivered here but committed after it come from `recent`.
   async restoreSession(pid, offset) {
-    if (!this.recoveryDuration || typeof pid !== "string" || !/^[1-9][0-9]{0,15}$/.test(offset)) return null;
+    if (!this.recoveryDuration || !isRestorable(pid, offset)) return null;
+    if (!this.client.beginRestore()) return null; // too many at once: a fresh session
     let session;
     try {
       session = await this.client.native.restoreSession(pid, this.nsp.name, offset);
     } catch (err) {
       this.client.report(toError(err, codes.RECOVERY_FAILED));
       return null;
+    } finally {
+      this.client.endRestore();
     }
     if (!session) return null;
-    const from = Number(offset);
-    const delivered = Math.max(this.lastOffset, session.baseline);
-    const missedPackets = [];
-    const { packets } = session;
-    for (let i = 0; i < packets.length && packets[i] <= delivered; i += 2) missedPackets.push(packets[i + 1]);
-    if (delivered > session.snapshotMax) {
-      const low = Math.max(session.snapshotMax, from);
-      if (this.recentFloor > low) return null; // cannot be sure what was missed: a fresh session
-      const rooms = new Set(session.rooms);
-      for (const p of this.recent) {
-        if (p.offset <= low || p.offset > delivered) continue;
-        const inRooms = p.rooms.length === 0 || p.rooms.some((r) => rooms.has(r));
-        if (inRooms && !p.except.some((r) => rooms.has(r))) missedPackets.push(p.data);
-      }
-    }
+    const missedPackets = this.delivered.missed(session, offset);
+    if (!missedPackets) return null; // cannot be sure what was missed: a fresh session
     return { sid: session.sid, pid, rooms: session.rooms, data: session.data, missedPackets };
   }
 

@@ -25,6 +25,7 @@ function openNativeClient(getParams, opts, { listen, weak = false, onMessages, o
     createTable: opts.createTable,
     logTableName: opts.logTableName,
     sessionTableName: opts.sessionTableName,
+    statementTimeout: opts.statementTimeout,
     listen,
     weak,
     reconnect: {
@@ -88,9 +89,15 @@ function publishOn(native, channel, message, report) {
   return Promise.reject(err);
 }
 
+// Restores running at once per client: each is a statement on the listening connection, ahead of
+// attachment fetches; past this, a CONNECT asking for one gets a fresh session.
+const MAX_RESTORES = 16;
+
 class SharedClient {
   constructor(getParams, opts) {
     this.opts = opts;
+    this.restores = 0;
+    this.restoresSaturated = false;
     this.routes = new Map(); // channel -> adapter
     this.listening = new Set(); // channels whose LISTEN the core has confirmed
     this.linksDown = 0; // connections in an outage
@@ -122,9 +129,30 @@ class SharedClient {
     } else if (err.code === codes.RECONNECTED && this.linksDown > 0) {
       this.linksDown--;
     }
+    if (err && err.code === codes.RECOVERY_UNAVAILABLE) {
+      // Once per client, and visible without DEBUG: the user has a table to create.
+      console.warn(`socket.io-postgres-native: ${err.message}`);
+    }
     if (this.native) this.native.countError(err.code);
     safeReport(this.opts.errorHandler, err);
     if (this.native) this.outages.onReport(err, () => this.native.stats());
+  }
+
+  beginRestore() {
+    if (this.restores >= MAX_RESTORES) {
+      if (!this.restoresSaturated) {
+        this.restoresSaturated = true;
+        this.report(toError(`more than ${MAX_RESTORES} session restores at once: new ones get a fresh session`, codes.RECOVERY_FAILED));
+      }
+      return false;
+    }
+    this.restores++;
+    return true;
+  }
+
+  endRestore() {
+    this.restores--;
+    if (this.restores === 0) this.restoresSaturated = false;
   }
 
   attach(channel, adapter) {
@@ -159,11 +187,12 @@ class SharedClient {
     return publishOn(this.native, channel, message, (err) => this.report(err));
   }
 
-  // A recoverable broadcast: resolves to its offset once logged (connection state recovery).
-  publishLogged(channel, message, meta) {
+  // A recoverable broadcast: resolves to its offset once logged (connection state recovery), or to
+  // undefined when it went out unlogged.
+  publishLogged(channel, message) {
     let promise;
     try {
-      promise = this.native.publishLogged(channel, message, meta);
+      promise = this.native.publishLogged(channel, message);
     } catch (err) {
       this.report(toError(err, codes.ENCODE_FAILED));
       return Promise.reject(err);
@@ -174,8 +203,9 @@ class SharedClient {
     });
   }
 
+  // flat: [channel, message, offset, ...]; offset is the one checked by the core, or undefined.
   onMessages(flat) {
-    for (let i = 0; i < flat.length; i += 2) {
+    for (let i = 0; i < flat.length; i += 3) {
       const channel = flat[i];
       const adapter = this.routes.get(channel);
       if (!adapter) continue;
@@ -188,9 +218,10 @@ class SharedClient {
           this.report(toError(`ignored a message on channel ${channel} for another namespace (${message.nsp})`, codes.BAD_NOTIFICATION));
           continue;
         }
-        const offset = message.offset; // set on logged broadcasts (connection state recovery)
+        // Connection state recovery: the payload's own offset is never trusted.
+        if (message.offset !== undefined) delete message.offset;
+        const offset = flat[i + 2];
         if (offset !== undefined) {
-          delete message.offset;
           if (message.data && message.data.packet && Array.isArray(message.data.packet.data)) {
             adapter.recordDelivered(offset, message.data.packet.data, message.data.opts || {});
           }

@@ -23,7 +23,7 @@ function setupPrimary(source, userOpts) {
   const native = openNativeClient(paramsProvider(source), opts, {
     listen: true,
     onMessages: (flat) => {
-      for (let i = 0; i < flat.length; i += 2) fromDatabase(flat[i], parseMessage(flat[i + 1]));
+      for (let i = 0; i < flat.length; i += 3) fromDatabase(flat[i], parseMessage(flat[i + 1])); // [channel, message, offset]
     },
     report,
   });

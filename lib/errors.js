@@ -38,11 +38,11 @@ const REDACTED = "[redacted]";
  * `secrets` (values known to be secret, such as the configured password).
  */
 function redact(text, secrets = []) {
-  let out = String(text).replace(URL_PASSWORD, `$1${REDACTED}$2`).replace(KV_PASSWORD, `$1${REDACTED}`);
-  for (const s of secrets) {
-    if (typeof s === "string" && s.length >= MIN_SECRET) out = out.split(s).join(REDACTED);
-  }
-  return out;
+  let out = String(text);
+  // Known values first, longest first: a pattern could cut one short (a password holding "@").
+  const known = secrets.filter((s) => typeof s === "string" && s.length >= MIN_SECRET).sort((x, y) => y.length - x.length);
+  for (const s of known) out = out.split(s).join(REDACTED);
+  return out.replace(URL_PASSWORD, `$1${REDACTED}$2`).replace(KV_PASSWORD, `$1${REDACTED}`);
 }
 
 /** The passwords a connection string holds (URL user info or `password=`), as written and decoded. */
@@ -69,7 +69,16 @@ function connectionStringSecrets(text) {
       return v; // not percent-encoded: as written
     }
   });
-  return [...new Set([...found, ...decoded])].filter((v) => v.length > 0);
+  // A password holding "@" is cut by libpq at the first one; the rest is echoed as the host: each run of
+  // "@"-separated parts is a secret too.
+  const parts = [];
+  for (const v of [...found, ...decoded]) {
+    const pieces = v.split("@");
+    for (let i = 0; i < pieces.length; i++) {
+      for (let j = i + 1; j <= pieces.length; j++) parts.push(pieces.slice(i, j).join("@"));
+    }
+  }
+  return [...new Set([...found, ...decoded, ...parts])].filter((v) => v.length > 0);
 }
 
 /**

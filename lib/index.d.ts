@@ -26,6 +26,7 @@ export type PostgresAdapterErrorCode =
   | "BAD_TABLE_NAME" // a table name SQL cannot read (thrown by createAdapter), or one libpq cannot quote
   | "MESSAGE_FAILED" // Socket.IO's adapter threw while handling a received message; skipped
   | "RECOVERY_FAILED" // a connection state recovery statement failed (the client gets a fresh session)
+  | "RECOVERY_UNAVAILABLE" // the recovery tables are missing and cannot be created: broadcasts go out unrecoverable
   | "IPC_FAILED" // setupPrimary could not forward a message to a worker
   | "BAD_NAMESPACE" // a namespace that cannot be mapped to a channel name
   | "CALLBACK_FAILED" // a callback into JavaScript threw
@@ -93,6 +94,8 @@ export interface PostgresAdapterOptions extends Partial<ClusterAdapterOptions> {
    * @default 10000
    */
   responseTimeout?: number;
+  /** statement_timeout (ms) of the adapter's sessions (keep it below responseTimeout); 0 keeps PostgreSQL's setting. @default 5000 */
+  statementTimeout?: number;
 }
 
 /** What createAdapter accepts: a pg.Pool (only its options are read), a connection string, or a pg-style config. */

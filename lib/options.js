@@ -25,6 +25,7 @@ const DEFAULTS = {
   readyTimeout: 5000,
   discoveryWindow: 250,
   responseTimeout: 10000,
+  statementTimeout: 5000,
 };
 
 function defaultErrorHandler(err) {
@@ -88,6 +89,7 @@ function resolveOptions(opts) {
   check(opts, "readyTimeout", isInt(0), "a non-negative integer (ms; 0: never hold connections)");
   check(opts, "discoveryWindow", isInt(0), "a non-negative integer (ms)");
   check(opts, "responseTimeout", isInt(0), "a non-negative integer (ms; 0 disables it)");
+  check(opts, "statementTimeout", isInt(0), "a non-negative integer (ms; 0 keeps PostgreSQL's setting)");
   const out = { ...DEFAULTS };
   for (const key of Object.keys(opts)) if (opts[key] !== undefined) out[key] = opts[key];
   if (out.reconnectMaxDelay < out.reconnectInitialDelay) {

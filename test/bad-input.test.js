@@ -326,6 +326,7 @@ describe('options validation', () => {
     ['healthCheckInterval', true], ['healthCheckInterval', -1],
     ['readyTimeout', '5s'], ['readyTimeout', -1], ['discoveryWindow', 0.5], ['discoveryWindow', null],
     ['responseTimeout', '1s'], ['responseTimeout', -1],
+    ['statementTimeout', '1000'], ['statementTimeout', -1],
   ];
   test.each(wrong)('%s = %p → TypeError naming the option', (name, value) => {
     const attempt = () => createAdapter(url, { [name]: value });

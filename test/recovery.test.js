@@ -3,47 +3,16 @@
 const { Pool } = require('pg');
 const { io: ioClient } = require('socket.io-client');
 const { Cluster, waitFor, withTimeout } = require('./helpers/cluster');
+const helpers = require('./helpers/recovery');
 
 const TABLES = { logTableName: `csr_log_${process.pid}`, sessionTableName: `csr_sessions_${process.pid}` };
 
-// A client that stays the same Socket instance across reconnections (as in a browser), so that it sends
-// its pid and last offset; it reconnects only when told to, to the server we choose.
-async function recoverableClient(cluster, serverIndex, rooms = []) {
-  const client = ioClient(`http://127.0.0.1:${cluster.servers[serverIndex].port}`, {
-    transports: ['websocket'],
-    forceNew: true,
-    reconnection: false,
-    auth: { rooms },
-  });
-  client.got = [];
-  client.onAny((ev, payload) => client.got.push([ev, payload]));
-  await withTimeout(new Promise((r) => client.once('connect', r)), 5000, 'connect');
-  return client;
-}
-
 let pool;
 
-// Cuts the client off on the server side (a recoverable "transport close") and waits until the
-// server has stored the session.
-async function cut(cluster, client, serverIndex) {
-  const [socket] = await cluster.servers[serverIndex].io.in(client.id).fetchSockets();
-  const gone = new Promise((r) => client.once('disconnect', r));
-  // the local socket object: close its transport
-  cluster.servers[serverIndex].io.of('/').sockets.get(socket.id).conn.close();
-  await gone;
-  await waitFor(
-    async () => (await pool.query(`SELECT 1 FROM ${TABLES.sessionTableName} WHERE pid = $1`, [client._pid])).rowCount === 1,
-    5000,
-    'the session to be stored',
-  );
-}
-
-async function reconnectTo(cluster, client, serverIndex) {
-  client.io.uri = `http://127.0.0.1:${cluster.servers[serverIndex].port}`;
-  const connected = new Promise((r) => client.once('connect', r));
-  client.connect();
-  await withTimeout(connected, 5000, 'reconnect');
-}
+const recoverableClient = (cluster, serverIndex, rooms) => helpers.recoverableClient(cluster, serverIndex, rooms);
+// Cuts the client off on the server side and waits until the server has stored the session.
+const cut = (cluster, client, serverIndex) => helpers.cut(cluster, client, serverIndex, { pool, sessionTable: TABLES.sessionTableName });
+const { reconnectTo } = helpers;
 
 function makeCluster(duration) {
   return new Cluster({

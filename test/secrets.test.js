@@ -121,6 +121,14 @@ describe('no password in reported errors', () => {
     expect(lost.message).toContain('someone:[redacted]@');
   });
 
+  test('a password holding "@" is not reported, not even the part libpq takes for the host', async () => {
+    const password = 'S3cret@ipv6@Passw0rd';
+    // libpq ends the user info at the first "@": it looks up the host "ipv6@Passw0rd@[]" and says so.
+    const { errors } = await refused(`postgres://someone:${password}@[]/somedb`, password);
+    expect(errors.filter((e) => /S3cret|ipv6|Passw0rd/.test(e.message)).map((e) => e.message)).toEqual([]);
+    expect(errors.find((e) => e.code === 'CONNECTION_LOST').message).toMatch(/host name/);
+  });
+
   test('a password that libpq quotes as a bad token is reported redacted', async () => {
     const password = 'S3cret%zzPassw0rd';
     const { errors, leaked } = await refused(`postgres://someone:${password}@127.0.0.1:1/somedb`, password);

@@ -2,8 +2,7 @@
 
 #include <algorithm>
 
-#include "core/json_codec.h"
-#include "core/msgpack_codec.h"
+#include "core/error_codes.h"
 #include "core/sql.h"
 #include "core/error_codes.h"
 
@@ -48,6 +47,9 @@ Client::Client(uv_loop_t* loop, ClientOptions options, ClientSink& sink)
   ph.on_drained = [this] {
     if (closing_ && !closed_) finish_close();
   };
+  ph.release_own = [this] {
+    if (listener_) listener_->release_own();
+  };
   publisher_ = std::make_unique<Publisher>(*publish_link_->conn, options_.max_queue, std::move(ph));
   publisher_->set_stats(&stats_);
   if (options_.log) stats_.log = [this](const std::string& line) { sink_.log(line); };
@@ -71,6 +73,7 @@ Client::Client(uv_loop_t* loop, ClientOptions options, ClientSink& sink)
       }
     };
     lh.own_backend_pid = [this] { return publish_link_->conn->backend_pid(); };
+    lh.now = [this] { return static_cast<uint64_t>(uv_now(loop_)); };
     listener_ = std::make_unique<Listener>(*listen_link_->conn, options_.uid, std::move(lh));
     listener_->set_stats(&stats_);
     PgConnection* lc = listen_link_->conn.get();
@@ -105,35 +108,35 @@ void Client::on_connection_ready(Link& link) {
   std::string table;
   quote_table(conn.raw(), table);
   std::vector<Query> setup;
+  if (options_.statement_timeout_ms > 0) {
+    // Nothing of ours may wait forever on a lock or a stuck statement.
+    Query timeout;
+    timeout.sql = "SELECT pg_catalog.set_config('statement_timeout', $1, false)";
+    timeout.params = {std::to_string(options_.statement_timeout_ms)};
+    setup.push_back(std::move(timeout));
+  }
   if (&link == publish_link_.get()) {
     publisher_->set_table(table);
     if (options_.create_table) {
       Query create;
       create.sql = sql::create_table(table);
       create.done = [this](PGresult* res, const std::string& error) {
-        // Two servers creating the table at once: one of them loses the race, harmlessly.
+        // Two servers creating the table at once: one of them loses the race (on the table or its row
+        // type), harmlessly.
         const std::string code = sqlstate(res);
-        if (!error.empty() && res != nullptr && code != "42P07" && code != "23505") {
+        if (!error.empty() && res != nullptr && code != "42P07" && code != "23505" && code != "42710") {
           sink_.report("cannot create table " + options_.table + ": " + error, codes::CREATE_TABLE_FAILED);
         }
       };
       setup.push_back(std::move(create));
     }
     if (recovery_) {
-      std::string log_table;
-      quote(conn.raw(), options_.log_table, log_table);
-      publisher_->set_log_table(log_table);
-      for (Query& q : recovery_setup(conn.raw())) setup.push_back(std::move(q));
+      for (Query& q : recovery_->setup_queries(conn.raw())) setup.push_back(std::move(q));
     }
     for (Query& q : publisher_->setup_queries()) setup.push_back(std::move(q));
   } else if (listener_) {
     listener_->set_table(table);
-    if (recovery_) {
-      std::string log_table;
-      quote(conn.raw(), options_.log_table, log_table);
-      listener_->enable_recovery(log_table);
-    }
-    setup = listener_->setup_queries();
+    for (Query& q : listener_->setup_queries()) setup.push_back(std::move(q));
   }
   if (link.outage_reported) {
     // Reported once the setup (the re-LISTENs) has run: from then on nothing is missed.
@@ -149,6 +152,7 @@ void Client::on_connection_ready(Link& link) {
   }
   conn.enqueue_front(std::move(setup));
   if (&link == listen_link_.get() && listener_) listener_->on_ready();
+  if (&session_conn() == &conn) flush_sessions();
   publisher_->pump();
   if (&link == publish_link_.get() && listener_) {
     std::vector<std::string> pending;
@@ -168,156 +172,117 @@ void Client::on_connection_down(Link& link, const std::string& error, bool was_r
                      " (reconnecting)",
                  codes::CONNECTION_LOST);
   }
-  if (&link == publish_link_.get() && listener_) listener_->drop_unmatched_own();
-  if (closing_ && !closed_ && &link == publish_link_.get()) finish_close();
-}
-
-std::vector<Query> Client::recovery_setup(PGconn* conn) {
-  std::vector<Query> out;
-  if (!options_.create_table) return out;
-  std::string log_table, session_table;
-  quote(conn, options_.log_table, log_table);
-  quote(conn, options_.session_table, session_table);
-  for (std::string text : {sql::create_log_table(log_table), sql::create_session_table(session_table)}) {
-    Query q;
-    q.sql = std::move(text);
-    q.done = [this](PGresult* res, const std::string& error) {
-      const std::string code = sqlstate(res);
-      if (!error.empty() && res != nullptr && code != "42P07" && code != "23505") {
-        sink_.report("cannot create the recovery tables: " + error, codes::CREATE_TABLE_FAILED);
-      }
-    };
-    out.push_back(std::move(q));
+  if (&link == publish_link_.get()) {
+    // What waits for an offset now would wait for the database: it goes out unlogged (delivered
+    // locally at once, to the other servers when the connection is back).
+    if (listener_) listener_->release_own();
+    publisher_->unlog_queued();
+  } else if (listener_) {
+    listener_->on_down();
   }
-  return out;
+  if (closing_ && !closed_ && &link == publish_link_.get()) finish_close();
 }
 
 void Client::enable_recovery(uint32_t max_disconnection_ms) {
   if (recovery_ || closed_) return;
-  recovery_ = true;
-  max_disconnection_ms_ = max_disconnection_ms;
+  recovery_ = std::make_unique<Recovery>(options_.log_table, options_.session_table, max_disconnection_ms,
+                                         [this](const std::string& m, const char* code) { sink_.report(m, code); });
+  publisher_->set_recovery(recovery_.get(), options_.uid);
   PgConnection& pc = *publish_link_->conn;
-  if (pc.ready()) {
-    std::string log_table;
-    quote(pc.raw(), options_.log_table, log_table);
-    publisher_->set_log_table(log_table);
-    for (Query& q : recovery_setup(pc.raw())) pc.enqueue(std::move(q));
-  }
-  if (listener_ && listen_link_->conn->ready()) {
-    std::string log_table;
-    quote(listen_link_->conn->raw(), options_.log_table, log_table);
-    listener_->enable_recovery(log_table);
+  if (pc.ready()) pc.enqueue_front(recovery_->setup_queries(pc.raw()));
+  if (listener_) listener_->set_recovery(recovery_.get());
+  recovery_timer_.start(loop_, this, 500, 500);
+}
+
+void Client::on_recovery_tick() {
+  const uint64_t now = uv_now(loop_);
+  if (listener_) listener_->expire(now);
+  // Sessions that could not be written within their lifetime are of no use any more.
+  while (!pending_sessions_.empty() &&
+         pending_sessions_.front().queued_at + recovery_->max_disconnection_ms() <= now) {
+    auto done = std::move(pending_sessions_.front().done);
+    pending_sessions_.pop_front();
+    if (done) done("PostgreSQL was unreachable for as long as the session could be recovered");
   }
 }
 
 std::string Client::publish_logged(const std::string& channel, const Value& message, bool has_binary,
-                                   std::unique_ptr<LogRecord> log) {
-  if (!recovery_) return "connection state recovery is not enabled";
-  auto user_done = std::make_shared<std::function<void(const std::string&, const std::string&)>>(std::move(log->done));
+                                   std::function<void(const std::string&, const std::string&)> done) {
+  auto log = std::make_unique<LogRecord>();
+  if (!recovery_ || !recovery_->usable() || !publish_link_->conn->ready() || !log_record_of(message, *log)) {
+    // Not logged: delivered locally at once, to the other servers as a plain broadcast.
+    std::string dropped = enqueue(channel, message, has_binary, nullptr);
+    if (dropped.empty()) done("", "");
+    return dropped;
+  }
+  auto user_done = std::make_shared<std::function<void(const std::string&, const std::string&)>>(std::move(done));
   log->done = [this, user_done](const std::string& offset, const std::string& error) {
-    const int64_t id = error.empty() ? std::atoll(offset.c_str()) : 0;
-    if (id <= 0 || !listener_) {
-      if (error.empty() && id <= 0) return (*user_done)("", "no offset returned");
+    if (offset.empty() || !listener_) {
+      // Failed, or went out unlogged: what waits for its place in the stream goes first.
+      if (listener_) listener_->release_own();
       return (*user_done)(offset, error);
     }
-    // Handed back (and so delivered locally) in the listener's stream order: see Listener::own_logged.
-    listener_->own_logged(id, [user_done, offset] { (*user_done)(offset, ""); });
+    // Handed back (and so delivered locally) at its place in the listener's stream: see Listener::own_logged.
+    listener_->own_logged(std::atoll(offset.c_str()), [user_done, offset] { (*user_done)(offset, ""); });
   };
   return enqueue(channel, message, has_binary, std::move(log));
 }
 
+PgConnection& Client::session_conn() const { return listen_link_ ? *listen_link_->conn : *publish_link_->conn; }
+
 void Client::persist_session(const std::string& pid, const std::string& sid, const std::string& nsp,
-                             const std::vector<std::string>& rooms, const Value& data,
+                             const std::vector<std::string>& rooms, Value data,
                              std::function<void(const std::string&)> done) {
-  PgConnection& conn = listen_link_ ? *listen_link_->conn : *publish_link_->conn;
-  if (closed_ || !conn.ready()) return done("not connected to PostgreSQL");
-  std::string table;
-  quote(conn.raw(), options_.session_table, table);
-  std::vector<const std::string*> room_ptrs;
-  for (const auto& r : rooms) room_ptrs.push_back(&r);
-  Query q;
-  q.sql = sql::upsert_session(table);
-  q.params.resize(6);
-  q.params[0] = pid;
-  q.params[1] = sid;
-  q.params[2] = nsp;
-  sql::append_binary_array(sql::kTextOid, room_ptrs, q.params[3]);
-  encode_msgpack(data, q.params[4]);
-  q.params[5] = std::to_string(max_disconnection_ms_) + " milliseconds";
-  q.param_formats = {0, 0, 0, 1, 1, 0};
-  q.done = [done = std::move(done)](PGresult*, const std::string& error) { done(error); };
-  conn.enqueue(std::move(q));
+  if (closed_ || !recovery_) return done("the adapter is closed");
+  if (!recovery_->usable()) return done("");  // reported once: the tables are missing
+  if (pending_sessions_.size() >= kMaxPendingSessions) {
+    return done("too many sessions waiting for PostgreSQL (" + std::to_string(kMaxPendingSessions) + ")");
+  }
+  pending_sessions_.push_back(PendingSession{pid, sid, nsp, rooms, std::move(data), uv_now(loop_), std::move(done)});
+  if (session_conn().ready()) flush_sessions();
 }
 
-namespace {
-int64_t read_be(const char* p, int n) {
-  uint64_t v = 0;
-  for (int i = 0; i < n; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
-  return n == 4 ? static_cast<int32_t>(v) : static_cast<int64_t>(v);
+void Client::flush_sessions() {
+  PgConnection& conn = session_conn();
+  const uint64_t now = uv_now(loop_);
+  while (recovery_ && conn.ready() && !pending_sessions_.empty()) {
+    PendingSession p = std::move(pending_sessions_.front());
+    pending_sessions_.pop_front();
+    const uint64_t age = now - p.queued_at;
+    if (age >= recovery_->max_disconnection_ms()) {
+      if (p.done) p.done("PostgreSQL was unreachable for as long as the session could be recovered");
+      continue;
+    }
+    Query q;
+    try {
+      q = recovery_->persist(conn.raw(), p.pid, p.sid, p.nsp, p.rooms, p.data,
+                             static_cast<uint32_t>(recovery_->max_disconnection_ms() - age));
+    } catch (const std::exception& e) {  // msgpack cannot hold it (4 GiB)
+      if (p.done) p.done(std::string("cannot encode socket.data: ") + e.what());
+      continue;
+    }
+    q.done = [done = std::move(p.done)](PGresult*, const std::string& error) {
+      if (done) done(error);
+    };
+    conn.enqueue(std::move(q));
+  }
 }
-}  // namespace
 
 void Client::restore_session(const std::string& pid, const std::string& nsp, const std::string& offset,
                              std::function<void(bool, RestoredSession, const std::string&)> done) {
-  // On the listening connection: every notification that comes before this result in the stream
-  // was committed before its snapshot (see Listener::delivered_offset).
-  if (closed_ || !listener_ || !listen_link_->conn->ready()) return done(false, {}, "not connected to PostgreSQL");
-  PgConnection& conn = *listen_link_->conn;
-  std::string session_table, log_table;
-  quote(conn.raw(), options_.session_table, session_table);
-  quote(conn.raw(), options_.log_table, log_table);
-  Query q;
-  q.sql = sql::take_session(session_table, log_table);
-  q.params = {pid, nsp, offset};
-  q.result_format = 1;
-  q.done = [this, done = std::move(done)](PGresult* res, const std::string& error) {
-    if (!error.empty() || res == nullptr) return done(false, {}, error.empty() ? "connection lost" : error);
-    const int rows = PQntuples(res);
-    if (rows == 0 || PQnfields(res) != 5 || read_be(PQgetvalue(res, 0, 0), 4) != 0) return done(false, {}, "");
-    RestoredSession session;
-    std::string err;
-    session.sid.assign(PQgetvalue(res, 0, 2), PQgetlength(res, 0, 2));
-    if (!parse_json(std::string_view(PQgetvalue(res, 0, 3), PQgetlength(res, 0, 3)), session.rooms, err) ||
-        (!PQgetisnull(res, 0, 4) &&
-         !decode_msgpack(std::string_view(PQgetvalue(res, 0, 4), PQgetlength(res, 0, 4)), session.data, err))) {
-      return done(false, {}, "corrupt session row: " + err);
-    }
-    // Which of these the socket missed is decided on the JavaScript side, which knows what it has
-    // delivered (see PostgresAdapter.restoreSession).
-    session.snapshot_max = read_be(PQgetvalue(res, 0, 1), 8);
-    session.baseline = listener_->baseline();
-    for (int i = 1; i < rows; ++i) {
-      const int64_t id = read_be(PQgetvalue(res, i, 1), 8);
-      Value packet;
-      if (!decode_msgpack(std::string_view(PQgetvalue(res, i, 4), PQgetlength(res, i, 4)), packet, err) ||
-          packet.kind != Value::Kind::Array) {
-        sink_.report("skipped a corrupt recovery log row " + std::to_string(id), codes::BAD_ATTACHMENT);
-        continue;
-      }
-      packet.items.push_back(Value::string_of(std::to_string(id)));
-      session.packets.emplace_back(id, std::move(packet));
-    }
-    done(true, std::move(session), "");
-  };
-  conn.enqueue(std::move(q));
-}
-
-void Client::cleanup_recovery(PgConnection& conn) {
-  std::string session_table, log_table;
-  quote(conn.raw(), options_.session_table, session_table);
-  quote(conn.raw(), options_.log_table, log_table);
-  Query sessions;
-  sessions.sql = sql::delete_expired_sessions(session_table);
-  Query log;
-  log.sql = sql::delete_older_than(log_table);
-  log.params = {std::to_string(max_disconnection_ms_) + " milliseconds"};
-  for (Query* q : {&sessions, &log}) {
-    q->per_connection = true;
-    q->done = [this](PGresult*, const std::string& error) {
-      if (!error.empty()) sink_.report("recovery cleanup failed: " + error, codes::CLEANUP_FAILED);
-    };
-    conn.enqueue(std::move(*q));
+  // On the listening connection: in stream order with the notifications (see Listener::baseline).
+  if (closed_ || !recovery_ || !recovery_->usable() || !listener_ || !listen_link_->conn->ready()) {
+    return done(false, {}, "");
   }
+  if (restores_ >= kMaxRestores) return done(false, {}, "");
+  ++restores_;
+  PgConnection& conn = *listen_link_->conn;
+  conn.enqueue(recovery_->restore(conn.raw(), pid, nsp, offset,
+                                  [this, done = std::move(done)](bool found, RestoredSession session, const std::string& error) {
+                                    --restores_;
+                                    if (found && listener_) session.baseline = listener_->baseline();
+                                    done(found, std::move(session), error);
+                                  }));
 }
 
 std::string Client::publish(const std::string& channel, const Value& message, bool has_binary) {
@@ -387,7 +352,9 @@ void Client::on_cleanup_tick() {
   q.per_connection = true;
   cleanup_running_ = true;
   link.conn->enqueue(std::move(q));
-  if (recovery_) cleanup_recovery(*link.conn);
+  if (recovery_ && recovery_->usable()) {
+    for (Query& r : recovery_->cleanup(link.conn->raw())) link.conn->enqueue(std::move(r));
+  }
 }
 
 void Client::close(uint32_t flush_timeout_ms, std::function<void()> done) {
@@ -418,6 +385,11 @@ void Client::finish_close() {
   closing_ = true;
   cleanup_timer_.stop();
   flush_timer_.stop();
+  recovery_timer_.stop();
+  for (PendingSession& p : pending_sessions_) {
+    if (p.done) p.done("the adapter is closed");
+  }
+  pending_sessions_.clear();
   if (listen_link_) listen_link_->conn->close();
   publish_link_->conn->close();
   if (auto done = std::move(close_done_)) done();
@@ -425,6 +397,7 @@ void Client::finish_close() {
 
 void Client::close_now() {
   close_done_ = nullptr;
+  pending_sessions_.clear();  // torn down without JavaScript: no callback may run
   if (!closed_) finish_close();
 }
 

@@ -2,6 +2,7 @@
 // and, for adapters, a listening connection, plus the periodic cleanup of the attachment table.
 #pragma once
 
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -10,6 +11,7 @@
 #include "core/listener.h"
 #include "core/pg_connection.h"
 #include "core/publisher.h"
+#include "core/recovery.h"
 #include "core/stats.h"
 #include "core/uv_handle.h"
 
@@ -26,16 +28,8 @@ struct ClientOptions {
   bool log = false;  // lifecycle lines to ClientSink::log (debug logging is on)
   std::string log_table = "socket_io_log";             // connection state recovery
   std::string session_table = "socket_io_sessions";
+  uint32_t statement_timeout_ms = 5000;  // on every session of ours (0: PostgreSQL's setting)
   ReconnectPolicy reconnect;
-};
-
-struct RestoredSession {
-  int64_t snapshot_max = 0;    // highest log id the restore query could see
-  int64_t baseline = 0;        // what committed before our LISTEN (see Listener::delivered_offset)
-  std::string sid;
-  Value rooms;                 // Array of strings
-  Value data;                  // socket.data
-  std::vector<std::pair<int64_t, Value>> packets;  // (offset, the packet's data array + its offset)
 };
 
 // Implemented by the N-API face: everything the core hands to JavaScript goes through here.
@@ -66,16 +60,23 @@ class Client {
   // Sends what is queued (up to flush_timeout_ms), then closes every connection and calls done.
   void close(uint32_t flush_timeout_ms, std::function<void()> done);
 
-  // Connection state recovery (see sql.h and lib/adapter.js for the argument).
+  // Connection state recovery (see recovery.h, and README.md for the argument).
   void enable_recovery(uint32_t max_disconnection_ms);
+  // A recoverable broadcast. `done` gets its offset, or an empty one when it went out unlogged
+  // (recovery tables unusable, PostgreSQL unreachable: local delivery never waits for them).
+  // Returns an empty string, or why it was dropped (then `done` is not called).
   std::string publish_logged(const std::string& channel, const Value& message, bool has_binary,
-                             std::unique_ptr<LogRecord> log);
+                             std::function<void(const std::string& offset, const std::string& error)> done);
+  // Written at once, or when the connection is back (kept up to max_disconnection_ms, bounded).
   void persist_session(const std::string& pid, const std::string& sid, const std::string& nsp,
-                       const std::vector<std::string>& rooms, const Value& data,
+                       const std::vector<std::string>& rooms, Value data,
                        std::function<void(const std::string& error)> done);
-  // found=false: no such session, expired, already taken, or the offset is gone.
+  // found=false: no such session, expired, already taken, the offset is gone, or too many restores
+  // are running (kMaxRestores: each is a statement on the listening connection, ahead of fetches).
   void restore_session(const std::string& pid, const std::string& nsp, const std::string& offset,
                        std::function<void(bool found, RestoredSession session, const std::string& error)> done);
+  static constexpr size_t kMaxRestores = 16;
+  static constexpr size_t kMaxPendingSessions = 10000;
   void close_now();
   bool closed() const { return closed_; }
 
@@ -92,8 +93,16 @@ class Client {
   void on_connection_down(Link& link, const std::string& error, bool was_ready);
   bool quote_table(PGconn* conn, std::string& out);
   bool quote(PGconn* conn, const std::string& name, std::string& out);
-  std::vector<Query> recovery_setup(PGconn* conn);
-  void cleanup_recovery(PgConnection& conn);
+  struct PendingSession {
+    std::string pid, sid, nsp;
+    std::vector<std::string> rooms;
+    Value data;
+    uint64_t queued_at;
+    std::function<void(const std::string&)> done;
+  };
+  PgConnection& session_conn() const;
+  void flush_sessions();
+  void on_recovery_tick();
   std::string enqueue(const std::string& channel, const Value& message, bool has_binary, std::unique_ptr<LogRecord> log);
   void on_cleanup_tick();
   void on_flush_deadline();
@@ -109,9 +118,11 @@ class Client {
   std::unique_ptr<Listener> listener_;
   UvTimer<Client, &Client::on_cleanup_tick> cleanup_timer_;
   UvTimer<Client, &Client::on_flush_deadline> flush_timer_;
+  UvTimer<Client, &Client::on_recovery_tick> recovery_timer_;
   bool cleanup_running_ = false;
-  bool recovery_ = false;
-  uint32_t max_disconnection_ms_ = 0;
+  std::unique_ptr<Recovery> recovery_;
+  std::deque<PendingSession> pending_sessions_;
+  size_t restores_ = 0;
   bool closing_ = false;
   bool closed_ = false;
   std::function<void()> close_done_;

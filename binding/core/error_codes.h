@@ -21,6 +21,7 @@
   X(BAD_TABLE_NAME, "a table name SQL cannot read (thrown by createAdapter), or one libpq cannot quote")           \
   X(MESSAGE_FAILED, "Socket.IO's adapter threw while handling a received message; skipped")                        \
   X(RECOVERY_FAILED, "a connection state recovery statement failed (the client gets a fresh session)")             \
+  X(RECOVERY_UNAVAILABLE, "the recovery tables are missing and cannot be created: broadcasts go out unrecoverable")  \
   X(IPC_FAILED, "setupPrimary could not forward a message to a worker")                                            \
   X(BAD_NAMESPACE, "a namespace that cannot be mapped to a channel name")                                          \
   X(CALLBACK_FAILED, "a callback into JavaScript threw")                                                           \

@@ -3,6 +3,7 @@
 #include <cstring>
 #include <unordered_map>
 
+#include "core/error_codes.h"
 #include "core/json_codec.h"
 #include "core/msgpack_codec.h"
 #include "core/sql.h"
@@ -98,40 +99,42 @@ bool Listener::awaiting_first_listen(const std::string& channel) const {
 std::vector<Query> Listener::setup_queries() {
   std::vector<Query> out;
   for (const auto& [channel, confirmed] : channels_) out.push_back(listen_query(channel, true));
-  if (!log_table_.empty()) out.push_back(baseline_query());
+  if (recovery_) out.push_back(baseline_query());
   return out;
 }
 
 // After (re)LISTENing: what committed before can only be replayed, never arrive live. Run on this
-// connection, after the LISTENs, every notification of a later commit comes after this result.
+// connection after the LISTENs, so every commit after its snapshot is notified to us.
 Query Listener::baseline_query() {
-  Query q;
-  q.sql = "SELECT coalesce(pg_catalog.max(id), 0)::pg_catalog.text FROM " + log_table_;
-  q.per_connection = true;
-  q.done = [this](PGresult* res, const std::string& error) {
-    if (!error.empty()) {
-      // No log table yet (being created by the publishing connection): nothing to replay.
-      const char* code = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
-      if (res != nullptr && !(code && std::string(code) == "42P01")) {
-        report("cannot read the recovery log: " + error, codes::RECOVERY_FAILED);
-      }
-      return;
-    }
-    if (PQntuples(res) == 1) baseline_ = std::max(baseline_, static_cast<int64_t>(std::atoll(PQgetvalue(res, 0, 0))));
-    // Own broadcasts committed while we were not listening: their notifications will not come.
+  synced_ = false;
+  return recovery_->baseline(conn_.raw(), [this](bool ok, int64_t max_id) {
+    if (ok) baseline_ = std::max(baseline_, max_id);
+    synced_ = true;
+    // Own broadcasts committed before the snapshot: their notifications may never come.
     while (!own_results_.empty() && own_results_.begin()->first <= baseline_) {
-      auto fn = std::move(own_results_.begin()->second);
-      own_results_.erase(own_results_.begin());
-      fn();
+      auto node = own_results_.extract(own_results_.begin());
+      insert_own(node.key(), std::move(node.mapped().deliver));
     }
-  };
-  return q;
+  });
 }
 
-void Listener::enable_recovery(std::string quoted_log_table) {
-  const bool first = log_table_.empty();
-  log_table_ = std::move(quoted_log_table);
-  if (first && conn_.ready()) conn_.enqueue(baseline_query());
+void Listener::set_recovery(Recovery* recovery) {
+  const bool first = recovery_ == nullptr;
+  recovery_ = recovery;
+  if (first && recovery_ && conn_.ready()) conn_.enqueue(baseline_query());
+}
+
+void Listener::on_down() {
+  synced_ = false;
+  // Nothing to order our results against until we listen again.
+  while (!own_results_.empty()) {
+    auto node = own_results_.extract(own_results_.begin());
+    insert_own(node.key(), std::move(node.mapped().deliver));
+  }
+  for (Entry& e : inbound_) {
+    if (e.check == Check::InFlight) e.check = Check::Waiting;
+  }
+  verifying_ = false;
 }
 
 void Listener::on_ready() {
@@ -140,11 +143,13 @@ void Listener::on_ready() {
   }
   fetching_ = false;
   fetch();
+  verify();
 }
 
 void Listener::on_notifications(std::vector<Notification>& batch) {
   for (Notification& note : batch) accept(note);
   fetch();
+  verify();
   deliver();
 }
 
@@ -184,9 +189,18 @@ void Listener::accept(Notification& note) {
                       clip(note.payload),
                   codes::BAD_NOTIFICATION);
   }
-  if (const Value* offset = e.message.get("offset"); offset != nullptr && !parse_id(*offset, e.offset)) {
-    return report("ignored a notification on " + e.channel + " with an invalid offset: " + clip(note.payload),
-                  codes::BAD_NOTIFICATION);
+  if (const Value* offset = e.message.get("offset"); offset != nullptr && recovery_ != nullptr) {
+    const Value* nsp = e.message.get("nsp");
+    if (!parse_id(*offset, e.offset) || uid == nullptr || nsp == nullptr || nsp->kind != Value::Kind::String) {
+      report("ignored the offset of a notification on " + e.channel + ": not a valid offset of a logged broadcast: " +
+                 clip(note.payload),
+             codes::BAD_NOTIFICATION);
+      e.offset = 0;
+    } else {
+      e.check = Check::Waiting;
+      e.uid = uid->str;
+      e.nsp = nsp->str;
+    }
   }
   if (const Value* att = e.message.get("attachmentId")) {
     if (!parse_id(*att, e.attachment_id)) {
@@ -225,7 +239,7 @@ bool Listener::first_announcement(int64_t attachment_id) {
 }
 
 namespace {
-// A logged notification ends with "offset":"<digits>"} (we wrote it: see sql::log_and_notify).
+// A logged notification ends with "offset":"<digits>"} (we wrote it: see Recovery::log_batch).
 int64_t trailing_offset(const std::string& payload) {
   static const std::string key = "\"offset\":\"";
   const size_t at = payload.rfind(key);
@@ -237,22 +251,41 @@ int64_t trailing_offset(const std::string& payload) {
 }
 }  // namespace
 
-bool Listener::accept_own(const Notification& note) {
-  if (log_table_.empty()) return false;
+void Listener::accept_own(const Notification& note) {
+  if (recovery_ == nullptr) return;
   const int64_t offset = trailing_offset(note.payload);
-  if (offset <= 0) return false;
-  Entry e;
-  e.offset = offset;
+  if (offset <= 0) return;
   auto it = own_results_.find(offset);
   if (it != own_results_.end()) {
+    Entry e;
+    e.offset = offset;
     e.state = State::OwnReady;
-    e.own_deliver = std::move(it->second);
+    e.own_deliver = std::move(it->second.deliver);
     own_results_.erase(it);
-  } else {
-    e.state = State::OwnPending;  // the publishing connection's result is still on its way
+    own_claimed_ = std::max(own_claimed_, offset);
+    inbound_.push_back(std::move(e));
+    return;
   }
+  if (offset <= own_claimed_) return;  // handed back already (see insert_own)
+  Entry e;
+  e.offset = offset;
+  e.state = State::OwnPending;  // the publishing connection's result is still on its way
+  e.since = hooks_.now ? hooks_.now() : 0;
   inbound_.push_back(std::move(e));
-  return true;
+}
+
+// An own result whose notification will not come in this stream (it committed before our LISTEN,
+// or we are not listening): handed back now, before any waiting message with a higher offset.
+void Listener::insert_own(int64_t offset, std::function<void()> deliver_fn) {
+  own_claimed_ = std::max(own_claimed_, offset);
+  Entry e;
+  e.offset = offset;
+  e.state = State::OwnReady;
+  e.own_deliver = std::move(deliver_fn);
+  auto at = inbound_.begin();
+  while (at != inbound_.end() && at->offset <= offset) ++at;
+  inbound_.insert(at, std::move(e));
+  deliver();
 }
 
 void Listener::own_logged(int64_t offset, std::function<void()> deliver_fn) {
@@ -260,23 +293,88 @@ void Listener::own_logged(int64_t offset, std::function<void()> deliver_fn) {
     if (e.state == State::OwnPending && e.offset == offset) {
       e.state = State::OwnReady;
       e.own_deliver = std::move(deliver_fn);
+      own_claimed_ = std::max(own_claimed_, offset);
       deliver();
       return;
     }
   }
-  if (offset <= delivered_offset()) {
-    // Its notification was lost with a previous listening session: it is behind us in the stream.
-    deliver_fn();
-    return;
-  }
-  own_results_.emplace(offset, std::move(deliver_fn));
+  if (!synced_ || !conn_.ready() || offset <= baseline_) return insert_own(offset, std::move(deliver_fn));
+  own_results_[offset] = OwnResult{std::move(deliver_fn), hooks_.now ? hooks_.now() : 0};
 }
 
-void Listener::drop_unmatched_own() {
+void Listener::release_own() {
   for (Entry& e : inbound_) {
     if (e.state == State::OwnPending) e.state = State::Dropped;
   }
+  while (!own_results_.empty()) {
+    auto node = own_results_.extract(own_results_.begin());
+    insert_own(node.key(), std::move(node.mapped().deliver));
+  }
   deliver();
+}
+
+void Listener::expire(uint64_t now_ms) {
+  bool changed = false;
+  for (Entry& e : inbound_) {
+    if (e.state == State::OwnPending && e.since + kOwnWaitMs <= now_ms) {
+      e.state = State::Dropped;  // its result never came: the connection is stuck or was lost
+      changed = true;
+    }
+  }
+  for (auto it = own_results_.begin(); it != own_results_.end();) {
+    if (it->second.since + kOwnWaitMs > now_ms) {
+      ++it;
+      continue;
+    }
+    auto deliver_fn = std::move(it->second.deliver);
+    const int64_t offset = it->first;
+    it = own_results_.erase(it);
+    insert_own(offset, std::move(deliver_fn));
+    it = own_results_.lower_bound(offset);
+  }
+  if (changed) deliver();
+}
+
+void Listener::verify() {
+  if (verifying_ || recovery_ == nullptr || !conn_.ready()) return;
+  std::vector<int64_t> ids;
+  for (Entry& e : inbound_) {
+    if (e.check != Check::Waiting) continue;
+    e.check = Check::InFlight;
+    ids.push_back(e.offset);
+    if (ids.size() >= kMaxFetchBatch) break;
+  }
+  if (ids.empty()) return;
+  verifying_ = true;
+  conn_.enqueue(recovery_->verify(conn_.raw(), ids, [this](bool ok, std::vector<LogRow> rows, const std::string& error, bool lost) {
+    verifying_ = false;
+    if (lost) return;  // checked again once reconnected (on_down)
+    std::unordered_map<int64_t, const LogRow*> by_id;
+    for (const LogRow& r : rows) by_id.emplace(r.id, &r);
+    size_t failed = 0;
+    for (Entry& e : inbound_) {
+      if (e.check != Check::InFlight) continue;
+      e.check = Check::None;
+      if (!ok) {
+        e.offset = 0;
+        ++failed;
+        continue;
+      }
+      auto it = by_id.find(e.offset);
+      if (it == by_id.end() || it->second->uid != e.uid || it->second->nsp != e.nsp) {
+        report("ignored the offset " + std::to_string(e.offset) + " of a notification on " + e.channel +
+                   ": the recovery log has no such broadcast from " + clip(e.uid) + " (forged?)",
+               codes::BAD_NOTIFICATION);
+        e.offset = 0;
+      }
+    }
+    if (failed > 0) {
+      report("cannot check " + std::to_string(failed) + " offsets against the recovery log (delivered without): " + error,
+             codes::RECOVERY_FAILED);
+    }
+    verify();
+    deliver();
+  }));
 }
 
 void Listener::fetch() {
@@ -369,13 +467,31 @@ void Listener::deliver() {
   };
   while (!inbound_.empty()) {
     Entry& e = inbound_.front();
-    // Waiting for an attachment row, or for our own publish result: later messages wait too.
-    if (e.state == State::Pending || e.state == State::Fetching || e.state == State::OwnPending) break;
-    if (e.offset > last_offset_ && e.state != State::Dropped) last_offset_ = e.offset;
+    // Waiting for an attachment row, an offset check, or our own publish result: later messages wait too.
+    if (e.state == State::Pending || e.state == State::Fetching || e.state == State::OwnPending ||
+        e.check != Check::None) {
+      break;
+    }
+    if (e.state == State::Ready && e.offset > 0) {
+      if (e.offset <= baseline_) {
+        // Committed before our LISTEN took effect: replayed from the log, never delivered live.
+        pop_front();
+        continue;
+      }
+      if (e.offset <= last_offset_) {
+        report("ignored the offset " + std::to_string(e.offset) + " of a notification on " + e.channel +
+                   ": not above the last one delivered (" + std::to_string(last_offset_) + ")",
+               codes::BAD_NOTIFICATION);
+        e.offset = 0;
+      } else {
+        last_offset_ = e.offset;
+      }
+    }
     if (e.state == State::Ready) {
-      batch.push_back(Inbound{std::move(e.channel), std::move(e.message), std::move(e.json)});
+      batch.push_back(Inbound{std::move(e.channel), std::move(e.message), std::move(e.json), e.offset});
       pop_front();
     } else if (e.state == State::OwnReady) {
+      last_offset_ = std::max(last_offset_, e.offset);
       auto fn = std::move(e.own_deliver);
       pop_front();
       flush();  // what came before it is handed over first

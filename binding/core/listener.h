@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/pg_connection.h"
+#include "core/recovery.h"
 #include "core/value.h"
 
 namespace pgadapter {
@@ -24,6 +25,7 @@ struct Inbound {
   std::string channel;
   Value message;     // a decoded attachment, or
   std::string json;  // a validated inline notification, parsed on the JavaScript side (faster there)
+  int64_t offset = 0;  // connection state recovery: a verified offset, in stream order (0: none)
 };
 
 class Listener {
@@ -33,6 +35,7 @@ class Listener {
     std::function<void(const std::string& message, const char* code)> report;
     std::function<void(const std::string& channel)> on_listening;  // first LISTEN confirmed
     std::function<int()> own_backend_pid;                           // our publisher's session
+    std::function<uint64_t()> now;                                  // ms, for the bounds on own results
   };
 
   Listener(PgConnection& conn, std::string uid, Hooks hooks);
@@ -49,23 +52,29 @@ class Listener {
   void on_notifications(std::vector<Notification>& batch);
   void on_ready();  // retry attachment fetches cut by a lost connection
 
-  // Connection state recovery. Every logged broadcast has an offset (a log id, in commit order).
-  // delivered_offset(): the highest offset of another server that this listener has handed over,
-  // or that committed before our LISTENs took effect (the baseline): those never arrive live.
-  void enable_recovery(std::string quoted_log_table);
-  int64_t delivered_offset() const { return std::max(last_offset_, baseline_); }
+  // Connection state recovery (see README.md, "Why no packet is missed"). Every logged broadcast has
+  // an offset (a log id, in commit order). Another server's offset is handed over only once checked
+  // against the log (same id, uid and namespace) and only if above every offset handed over before;
+  // offsets at or below the baseline (what committed before our LISTENs) are replayed from the log,
+  // never delivered live. Our own results are ordered by our own notifications (our publishing
+  // session's pid), never by offsets from the wire, and wait for them at most kOwnWaitMs.
+  void set_recovery(Recovery* recovery);
   int64_t baseline() const { return baseline_; }
-  // Our own logged broadcast `offset` was committed: `deliver` runs when its notification comes by in
-  // the stream, so a server hands its clients its own and the others' packets in one order (the
-  // offsets' order), which is what a client's last offset means.
+  // Our own logged broadcast `offset` was committed: `deliver` runs at its place in the stream.
   void own_logged(int64_t offset, std::function<void()> deliver);
-  // The publishing connection was lost: an own notification without a result will never get one.
-  void drop_unmatched_own();
+  // Our own results will not be matched any more (publishing connection lost, or logging refused):
+  // hand back those waiting, forget the notifications waiting for theirs.
+  void release_own();
+  void on_down();  // the listening connection was lost
+  void expire(uint64_t now_ms);  // called periodically: ends waits past kOwnWaitMs
   // Runs `q` on the listening connection, in stream order with the notifications.
   void run(Query q) { conn_.enqueue(std::move(q)); }
 
+  static constexpr uint64_t kOwnWaitMs = 3000;
+
  private:
   enum class State { Ready, Pending, Fetching, Dropped, OwnPending, OwnReady };
+  enum class Check { None, Waiting, InFlight };  // of a foreign offset against the log
   struct Entry {
     std::string channel;
     Value message;
@@ -73,14 +82,23 @@ class Listener {
     int64_t attachment_id = 0;
     int64_t offset = 0;
     State state = State::Ready;
+    Check check = Check::None;
+    std::string uid, nsp;               // what the log row of `offset` must say
     size_t bytes = 0;                   // counted in inbound_bytes_: the JSON or the attachment's msgpack
     std::function<void()> own_deliver;  // OwnReady
+    uint64_t since = 0;                 // OwnPending
+  };
+  struct OwnResult {
+    std::function<void()> deliver;
+    uint64_t since;
   };
 
   Query listen_query(const std::string& channel, bool listen);
   Query baseline_query();
   void accept(Notification& note);
-  bool accept_own(const Notification& note);
+  void accept_own(const Notification& note);
+  void insert_own(int64_t offset, std::function<void()> deliver);
+  void verify();
   bool inbound_full() const;
   bool first_announcement(int64_t attachment_id);
   void fetch();
@@ -102,11 +120,14 @@ class Listener {
   std::unordered_set<int64_t> seen_ids_;  // the latest attachment ids announced, oldest first in seen_order_
   std::deque<int64_t> seen_order_;
   bool fetching_ = false;
+  Recovery* recovery_ = nullptr;  // null while recovery is off
+  bool verifying_ = false;
+  bool synced_ = false;       // the baseline of this listening session is known
+  int64_t last_offset_ = 0;   // highest offset handed over
   Stats* stats_ = nullptr;
-  std::string log_table_;  // quoted; empty while recovery is off
-  int64_t last_offset_ = 0;
   int64_t baseline_ = 0;
-  std::map<int64_t, std::function<void()>> own_results_;  // committed, notification not seen yet
+  int64_t own_claimed_ = 0;   // highest own offset handed back or queued to be
+  std::map<int64_t, OwnResult> own_results_;  // committed, our notification not seen yet
 };
 
 }  // namespace pgadapter

@@ -1,5 +1,7 @@
 #include "core/message_encoder.h"
 
+#include <string>
+
 #include "core/json_codec.h"
 #include "core/msgpack_codec.h"
 
@@ -33,6 +35,7 @@ constexpr size_t kOffsetRoom = 40;
 
 void encode_message(const Value& message, bool has_binary, size_t threshold, OutMessage& out, bool logged) {
   out.payload.clear();
+  out.offset_suffix = 0;
   if (!has_binary) {
     write_json(message, out.payload);
     const size_t room = logged ? kOffsetRoom : 0;
@@ -40,7 +43,9 @@ void encode_message(const Value& message, bool has_binary, size_t threshold, Out
       out.attachment = false;
       if (logged && out.payload.size() >= 2 && out.payload.back() == '}') {
         out.payload.pop_back();
-        out.payload += out.payload.size() > 1 ? ",\"offset\":\"" : "\"offset\":\"";
+        const char* suffix = out.payload.size() > 1 ? ",\"offset\":\"" : "\"offset\":\"";
+        out.offset_suffix = static_cast<uint8_t>(std::char_traits<char>::length(suffix));
+        out.payload += suffix;
       }
       return;
     }
@@ -49,6 +54,48 @@ void encode_message(const Value& message, bool has_binary, size_t threshold, Out
   out.attachment = true;
   encode_msgpack(message, out.payload);
   build_header_prefix(message, out.header_prefix);
+}
+
+}  // namespace pgadapter
+
+namespace pgadapter {
+
+void make_plain(OutMessage& m, std::unique_ptr<LogRecord>* log_out) {
+  if (!m.log) return;
+  if (!m.attachment && m.offset_suffix > 0 && m.payload.size() >= m.offset_suffix) {
+    m.payload.resize(m.payload.size() - m.offset_suffix);
+    m.payload += '}';
+  }
+  m.offset_suffix = 0;
+  if (log_out) *log_out = std::move(m.log);
+  m.log.reset();
+}
+
+namespace {
+bool string_list(const Value* v, std::vector<std::string>& out) {
+  if (v == nullptr || v->kind == Value::Kind::Undefined) return true;
+  if (v->kind != Value::Kind::Array) return false;
+  for (const Value& item : v->items) {
+    if (item.kind != Value::Kind::String) return false;
+    out.push_back(item.str);
+  }
+  return true;
+}
+}  // namespace
+
+bool log_record_of(const Value& message, LogRecord& out) {
+  const Value* nsp = message.get("nsp");
+  const Value* data = message.get("data");
+  const Value* packet = data ? data->get("packet") : nullptr;
+  const Value* opts = data ? data->get("opts") : nullptr;
+  const Value* items = packet ? packet->get("data") : nullptr;
+  if (nsp == nullptr || nsp->kind != Value::Kind::String || items == nullptr || items->kind != Value::Kind::Array ||
+      opts == nullptr || !string_list(opts->get("rooms"), out.rooms) || !string_list(opts->get("except"), out.except)) {
+    return false;
+  }
+  out.nsp = nsp->str;
+  encode_msgpack(*items, out.packet);
+  return true;
 }
 
 }  // namespace pgadapter

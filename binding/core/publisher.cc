@@ -4,6 +4,7 @@
 #include <string_view>
 #include <unordered_set>
 
+#include "core/error_codes.h"
 #include "core/sql.h"
 #include "core/stats.h"
 #include "core/error_codes.h"
@@ -48,6 +49,10 @@ std::vector<Query> Publisher::setup_queries() const {
 void Publisher::pump() {
   if (busy_ || queue_.empty() || !conn_.ready()) return;
   if (hooks_.can_send && !hooks_.can_send(queue_.front().channel)) return;
+  if (queue_.front().log && (recovery_ == nullptr || !recovery_->usable())) {
+    unlog(0, queue_.size());
+    return pump();  // (the callbacks may have sent something already)
+  }
   if (queue_.front().log) {
     send_logged();
   } else if (queue_.front().attachment) {
@@ -84,41 +89,101 @@ void Publisher::send_attachments() {
   conn_.enqueue(std::move(q));
 }
 
-// A recoverable broadcast: logged with its offset and announced by one statement (see sql.h).
+// A run of recoverable broadcasts: logged with their offsets and announced by one statement.
 void Publisher::send_logged() {
-  OutMessage& m = queue_.front();
-  const LogRecord& log = *m.log;
-  std::vector<const std::string*> rooms, except;
-  for (const auto& r : log.rooms) rooms.push_back(&r);
-  for (const auto& r : log.except) except.push_back(&r);
-  Query q;
-  q.sql = sql::log_and_notify(log_table_, table_, m.attachment);
-  q.params.resize(m.attachment ? 10 : 8);
-  q.params[0] = log_table_;
-  q.params[1] = log.uid;
-  q.params[2] = log.nsp;
-  sql::append_binary_array(sql::kTextOid, rooms, q.params[3]);
-  sql::append_binary_array(sql::kTextOid, except, q.params[4]);
-  q.params[5] = log.packet;
-  q.params[6] = m.channel;
-  q.params[7] = m.attachment ? m.header_prefix : m.payload;
-  q.param_formats = {0, 0, 0, 1, 1, 1, 0, 0};
-  if (m.attachment) {
-    q.params[8] = m.payload;
-    q.params[9] = table_;
-    q.param_formats.push_back(1);
-    q.param_formats.push_back(0);
+  std::vector<const OutMessage*> run;
+  size_t bytes = 0;
+  for (const OutMessage& m : queue_) {
+    if (!m.log || run.size() >= batch_limit() || bytes >= kMaxBatchBytes) break;
+    if (!run.empty() && hooks_.can_send && !hooks_.can_send(m.channel)) break;
+    run.push_back(&m);
+    bytes += m.payload.size() + m.log->packet.size();
   }
-  auto done = std::move(m.log->done);
-  q.done = [this, done = std::move(done)](PGresult* res, const std::string& error) {
-    std::string offset;
-    if (error.empty() && res != nullptr && PQntuples(res) == 1) offset = PQgetvalue(res, 0, 0);
-    if (done) done(offset, error.empty() && offset.empty() ? "no offset returned" : error);
-    finish(1, res == nullptr, error);
-  };
+  const size_t count = run.size();
+  Query q = recovery_->log_batch(conn_.raw(), table_, uid_, run);
+  q.done = [this, count](PGresult* res, const std::string& error) { on_logged(count, res, error); };
   busy_ = true;
-  in_flight_ = 1;
+  logged_in_flight_ = count;
+  in_flight_ = count;
   conn_.enqueue(std::move(q));
+}
+
+void Publisher::on_logged(size_t count, PGresult* res, const std::string& error) {
+  logged_in_flight_ = 0;
+  size_t rest = 0;  // of the current piece (see finish), not taken by this statement
+  if (!pieces_.empty()) {
+    rest = pieces_.front() > count ? pieces_.front() - count : 0;
+    pieces_.pop_front();
+  }
+  if (rest > 0) pieces_.push_front(rest);
+  if (res != nullptr && !error.empty()) {
+    // Refused (tables missing, no privilege, statement timeout...): nothing was committed, so the
+    // messages go out again unlogged. Cross-server delivery never depends on the recovery tables.
+    busy_ = false;
+    const char* code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    const std::string state = code ? code : "";
+    if (state == "42P01" || state == "42501" || state == "42703") {
+      recovery_->mark_unavailable("logging a broadcast failed: " + error);
+    } else if (hooks_.report) {
+      hooks_.report("could not log " + std::to_string(count) + " recoverable broadcast" + (count == 1 ? "" : "s") +
+                        " (" + error + "): sent without recovery",
+                    codes::RECOVERY_FAILED);
+    }
+    // Sent again together; if that fails too, finish() halves them.
+    if (count > 1) pieces_.push_front(count);
+    unlog(0, count);
+    pump();
+    return;
+  }
+  std::vector<std::string> offsets(count);
+  if (res != nullptr && error.empty() && PQntuples(res) == static_cast<int>(count) && PQnfields(res) == 2) {
+    for (size_t i = 0; i < count; ++i) {
+      const char* v = PQgetvalue(res, static_cast<int>(i), 0);
+      const int n = PQgetlength(res, static_cast<int>(i), 0);
+      bool digits = n > 0 && n <= 18;
+      for (int k = 0; k < n && digits; ++k) digits = v[k] >= '0' && v[k] <= '9';
+      if (digits) offsets[i].assign(v, static_cast<size_t>(n));
+    }
+  }
+  if (stats_) stats_->on_batch_done(queue_, count, error.empty(), uv_hrtime());
+  std::vector<std::unique_ptr<LogRecord>> logs;
+  for (size_t i = 0; i < count && !queue_.empty(); ++i) {
+    logs.push_back(std::move(queue_.front().log));
+    queue_.pop_front();
+  }
+  busy_ = false;
+  if (!error.empty() && hooks_.report) {
+    hooks_.report("failed to publish " + std::to_string(count) + (count == 1 ? " message: " : " messages: ") + error,
+                  codes::PUBLISH_FAILED);
+  }
+  for (size_t i = 0; i < logs.size(); ++i) {
+    if (!logs[i] || !logs[i]->done) continue;
+    if (!error.empty()) logs[i]->done("", error);
+    else if (offsets[i].empty()) logs[i]->done("", "no offset returned");
+    else logs[i]->done(offsets[i], "");
+  }
+  pump();
+  if (drained() && hooks_.on_drained) hooks_.on_drained();
+}
+
+void Publisher::unlog(size_t from, size_t count) {
+  std::vector<std::unique_ptr<LogRecord>> logs;
+  for (size_t i = from; i < from + count && i < queue_.size(); ++i) {
+    if (!queue_[i].log) continue;
+    logs.emplace_back();
+    make_plain(queue_[i], &logs.back());
+  }
+  if (logs.empty()) return;
+  if (hooks_.release_own) hooks_.release_own();
+  // Last: these may run JavaScript that queues more messages.
+  for (auto& log : logs) {
+    if (log->done) log->done("", "");
+  }
+}
+
+void Publisher::unlog_queued() {
+  // The one in flight (if any) is settled by its own result.
+  unlog(busy_ ? logged_in_flight_ : 0, queue_.size());
 }
 
 void Publisher::send_batch() {

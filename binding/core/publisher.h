@@ -10,6 +10,7 @@
 
 #include "core/message_encoder.h"
 #include "core/pg_connection.h"
+#include "core/recovery.h"
 
 namespace pgadapter {
 
@@ -21,6 +22,7 @@ class Publisher {
     std::function<void(const std::string& message, const char* code)> report;
     std::function<bool(const std::string& channel)> can_send;  // false until the channel is LISTENed
     std::function<void()> on_drained;
+    std::function<void()> release_own;  // before logged messages are handed back unlogged
   };
 
   Publisher(PgConnection& conn, size_t max_queue, Hooks hooks);
@@ -30,7 +32,13 @@ class Publisher {
   // Statements to run first on each new connection.
   std::vector<Query> setup_queries() const;
   void set_table(std::string quoted_table) { table_ = std::move(quoted_table); }
-  void set_log_table(std::string quoted_table) { log_table_ = std::move(quoted_table); }
+  // Connection state recovery: runs of logged messages go out as one statement (Recovery::log_batch).
+  void set_recovery(Recovery* recovery, std::string uid) {
+    recovery_ = recovery;
+    uid_ = std::move(uid);
+  }
+  // The queued logged messages go out unlogged; their `done` gets an empty offset now.
+  void unlog_queued();
   void pump();
   bool drained() const { return queue_.empty() && !busy_; }
   size_t size() const { return queue_.size(); }
@@ -40,6 +48,8 @@ class Publisher {
  private:
   void send_attachments();
   void send_logged();
+  void on_logged(size_t count, PGresult* res, const std::string& error);
+  void unlog(size_t from, size_t count);
   void send_batch();
   size_t batch_limit() const;
   // lost: the connection dropped with the statement in flight (it may have run: not resent).
@@ -49,12 +59,14 @@ class Publisher {
   size_t max_queue_;
   Hooks hooks_;
   std::string table_;
-  std::string log_table_;
+  Recovery* recovery_ = nullptr;
+  std::string uid_;
   std::deque<OutMessage> queue_;
   // After a refused batch: how many messages at the front of the queue each next statement may
   // take, in order (the halves of the refused batch, halved again when one is refused too).
   std::deque<size_t> pieces_;
   bool busy_ = false;
+  size_t logged_in_flight_ = 0;  // messages of the logged statement in flight
   size_t in_flight_ = 0;
   Stats* stats_ = nullptr;
 };

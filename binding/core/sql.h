@@ -36,20 +36,7 @@ std::string insert_and_notify(const std::string& table);
 // $1 bigint[], $2 byte budget -> (id, payload or NULL when past the budget, octet_length(payload))
 std::string fetch_attachments(const std::string& table);
 
-// Connection state recovery. A logged broadcast takes a transaction-level advisory lock before its
-// id: ids are then assigned in commit order, which is what makes "every id > offset" a complete
-// replay. $1 log table (quoted, as text), $2 uid, $3 nsp, $4 rooms text[], $5 except text[],
-// $6 packet bytea, $7 channel, $8 notification prefix [, $9 attachment bytea, $10 attachment table].
-std::string log_and_notify(const std::string& log_table, const std::string& attachment_table, bool with_attachment);
-std::string create_log_table(const std::string& table);
-std::string create_session_table(const std::string& table);
-// $1 pid, $2 sid, $3 nsp, $4 rooms text[], $5 data bytea, $6 ttl interval
-std::string upsert_session(const std::string& table);
-// $1 pid, $2 nsp, $3 offset -> (kind int4, id int8, uid text, rooms json text, data bytea): the
-// session row (kind 0, id = the highest log id in this snapshot) if valid, then the packets after
-// the offset it may have missed (kind 1), in id order.
-std::string take_session(const std::string& session_table, const std::string& log_table);
-std::string delete_expired_sessions(const std::string& table);
+// Connection state recovery's statements are in recovery.cc.
 std::string delete_older_than(const std::string& table);  // $1 interval
 std::string create_table(const std::string& table);
 

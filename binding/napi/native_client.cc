@@ -112,6 +112,7 @@ void NativeClient::Construct(const Napi::CallbackInfo& info) {
   options.reconnect.weak = o.Get("weak").ToBoolean();
   options.log_table = get_string(o, "logTableName", options.log_table);
   options.session_table = get_string(o, "sessionTableName", options.session_table);
+  options.statement_timeout_ms = get_uint(o, "statementTimeout", options.statement_timeout_ms);
   if (o.Get("reconnect").IsObject()) {
     Napi::Object r = o.Get("reconnect").As<Napi::Object>();
     options.reconnect.initial_delay_ms = get_uint(r, "initialDelay", options.reconnect.initial_delay_ms);
@@ -227,30 +228,26 @@ Napi::Value NativeClient::EnableRecovery(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// publishLogged(channel, message, { nsp, rooms, except, packetData }) -> Promise<offset string>
+// publishLogged(channel, message) -> Promise<offset string | undefined (sent unlogged)>
+// The log record (namespace, rooms, except, the packet) is taken from the message itself.
 Napi::Value NativeClient::PublishLogged(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const std::string channel = info[0].As<Napi::String>().Utf8Value();
   ToValueResult conversion;
   const pgadapter::Value message = ToValue(env, info[1], conversion);
-  Napi::Object meta = info[2].As<Napi::Object>();
-  auto log = std::make_unique<LogRecord>();
-  log->nsp = meta.Get("nsp").ToString().Utf8Value();
-  log->rooms = string_list(meta.Get("rooms"));
-  log->except = string_list(meta.Get("except"));
-  ToValueResult packet_info;
-  encode_msgpack(ToValue(env, meta.Get("packetData"), packet_info), log->packet);
   auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
-  log->done = [this, deferred](const std::string& offset, const std::string& error) {
+  auto done = [this, deferred](const std::string& offset, const std::string& error) {
     Settle(deferred, codes::PUBLISH_FAILED, [&](Napi::Env e) {
-      if (error.empty()) {
-        deferred->Resolve(Napi::String::New(e, offset));
-      } else {
+      if (!error.empty()) {
         deferred->Reject(coded_error(e, "failed to publish: " + error, codes::PUBLISH_FAILED).Value());
+      } else if (offset.empty()) {
+        deferred->Resolve(e.Undefined());
+      } else {
+        deferred->Resolve(Napi::String::New(e, offset));
       }
     });
   };
-  const std::string dropped = client_->publish_logged(channel, message, conversion.has_binary, std::move(log));
+  const std::string dropped = client_->publish_logged(channel, message, conversion.has_binary, std::move(done));
   if (!dropped.empty()) {
     deferred->Reject(coded_error(env, dropped, codes::PUBLISH_DROPPED).Value());
   }
@@ -261,10 +258,10 @@ Napi::Value NativeClient::PublishLogged(const Napi::CallbackInfo& info) {
 Napi::Value NativeClient::PersistSession(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ToValueResult data_info;
-  const pgadapter::Value data = ToValue(env, info[4], data_info);
+  pgadapter::Value data = ToValue(env, info[4], data_info);  // throws a TypeError for circular data, a BigInt
   auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
   client_->persist_session(info[0].ToString().Utf8Value(), info[1].ToString().Utf8Value(),
-                           info[2].ToString().Utf8Value(), string_list(info[3]), data,
+                           info[2].ToString().Utf8Value(), string_list(info[3]), std::move(data),
                            [this, deferred](const std::string& error) {
                              Settle(deferred, codes::RECOVERY_FAILED, [&](Napi::Env e) {
                                if (error.empty()) deferred->Resolve(e.Undefined());
@@ -398,7 +395,7 @@ void NativeClient::deliver(std::vector<Inbound>& batch) {
   try {
     Napi::Env env = Env();
     Napi::HandleScope scope(env);
-    Napi::Array flat = Napi::Array::New(env, batch.size() * 2);
+    Napi::Array flat = Napi::Array::New(env, batch.size() * 3);
     uint32_t i = 0;
     for (const Inbound& in : batch) {
       Napi::Value message;
@@ -413,8 +410,10 @@ void NativeClient::deliver(std::vector<Inbound>& batch) {
       }
       flat.Set(i++, Napi::String::New(env, in.channel));
       flat.Set(i++, message);
+      // The checked offset (connection state recovery); whatever the payload says is ignored.
+      flat.Set(i++, in.offset > 0 ? Napi::Value(Napi::String::New(env, std::to_string(in.offset))) : env.Undefined());
     }
-    if (i < batch.size() * 2) flat.Set("length", Napi::Number::New(env, i));
+    if (i < batch.size() * 3) flat.Set("length", Napi::Number::New(env, i));
     CallJs(on_messages_, {flat});
   } catch (...) {
     report("cannot hand " + std::to_string(batch.size()) + " messages to JavaScript: " +

@@ -106,8 +106,10 @@ class Cluster {
   // namespaces: created on every server at start (the default namespace is always there).
   // adapters: optional per-server kinds, e.g. ['pure', 'native'] for a mixed cluster.
   // serverOpts: extra Socket.IO server options (e.g. connectionStateRecovery).
-  constructor({ channelPrefix, size = 3, namespaces = [], adapterOpts = {}, adapters = null, serverOpts = {} } = {}) {
+  // poolConfig: extra pg.Pool options of every server, or (index) => options (e.g. another role, a password function).
+  constructor({ channelPrefix, size = 3, namespaces = [], adapterOpts = {}, adapters = null, serverOpts = {}, poolConfig = {} } = {}) {
     this.serverOpts = serverOpts;
+    this.poolConfig = poolConfig;
     if (!channelPrefix) throw new Error('Cluster: channelPrefix is required (use one per test file)');
     this.adapters = adapters;
     this.size = size;
@@ -130,7 +132,8 @@ class Cluster {
   // Starts one more server. Does not wait for the cluster to discover it. poolOpts: extra pg.Pool options.
   async addServer(adapterOpts = {}, poolOpts = {}) {
     const index = this.servers.length;
-    const pool = new Pool({ connectionString: process.env.DATABASE_URL, max: 10, ...poolOpts });
+    const poolConfig = typeof this.poolConfig === 'function' ? this.poolConfig(index) : this.poolConfig;
+    const pool = new Pool({ connectionString: process.env.DATABASE_URL, max: 10, ...poolConfig, ...poolOpts });
     pool.on('error', () => {}); // an idle client dropped by the server must not crash the test process
     const httpServer = http.createServer();
     const kind = (this.adapters && this.adapters[index]) || ADAPTER;

@@ -1,0 +1,64 @@
+"use strict";
+// Connection state recovery on the JavaScript side, one per namespace adapter: the logged packets this
+// server has delivered lately (the delivered-offset watermark) and, on restore, which of them the client
+// missed. The argument is in README.md ("Why no packet is missed").
+
+const RECENT_MAX = 10000;
+const RECENT_MS = 10000;
+// What Socket.IO's clients send back: the pid the server gave them (base64id: 20 url-safe characters)
+// and the offset of their last packet (a log id). Anything else never reaches the database.
+const PID = /^[A-Za-z0-9_-]{16,32}$/;
+const OFFSET = /^[1-9][0-9]{0,15}$/;
+
+function isRestorable(pid, offset) {
+  return typeof pid === "string" && typeof offset === "string" && PID.test(pid) && OFFSET.test(offset);
+}
+
+class DeliveredLog {
+  constructor() {
+    this.recent = []; // { offset, at, data (with its offset), rooms, except }, in offset order
+    this.floor = 0; // `recent` holds every packet delivered above this offset
+    this.last = 0; // the watermark: the highest offset delivered here
+  }
+
+  // Called in delivery order for every logged broadcast (ours and the other servers').
+  record(offset, data, opts) {
+    const n = Number(offset);
+    if (!(n > this.last)) return;
+    this.last = n;
+    const now = Date.now();
+    this.recent.push({ offset: n, at: now, data: [...data, String(offset)], rooms: opts.rooms || [], except: opts.except || [] });
+    // A few seconds are plenty: the list only bridges one restore query's duration.
+    let drop = 0;
+    while (drop < this.recent.length && (this.recent.length - drop > RECENT_MAX || this.recent[drop].at < now - RECENT_MS)) drop++;
+    if (drop > 0) {
+      this.floor = this.recent[drop - 1].offset;
+      this.recent.splice(0, drop);
+    }
+  }
+
+  // The packets a client resuming from `offset` missed: those logged after it that this server has
+  // already delivered (W: the watermark, or what committed before it listened); later ones arrive live
+  // once the socket exists. The query gives the rows of its snapshot (up to session.snapshotMax);
+  // packets delivered here but committed after it come from `recent`. null: cannot be sure.
+  missed(session, offset) {
+    const from = Number(offset);
+    const delivered = Math.max(this.last, session.baseline);
+    const out = [];
+    const { packets } = session;
+    for (let i = 0; i < packets.length && packets[i] <= delivered; i += 2) out.push(packets[i + 1]);
+    if (delivered > session.snapshotMax) {
+      const low = Math.max(session.snapshotMax, from);
+      if (this.floor > low) return null;
+      const rooms = new Set(session.rooms);
+      for (const p of this.recent) {
+        if (p.offset <= low || p.offset > delivered) continue;
+        const inRooms = p.rooms.length === 0 || p.rooms.some((r) => rooms.has(r));
+        if (inRooms && !p.except.some((r) => rooms.has(r))) out.push(p.data);
+      }
+    }
+    return out;
+  }
+}
+
+module.exports = { DeliveredLog, isRestorable };
