@@ -83,7 +83,7 @@ export interface PostgresAdapterOptions extends Partial<ClusterAdapterOptions> {
   /**
    * A new namespace holds incoming connections and peer-counting requests (fetchSockets, serverSideEmit
    * with an ack, serverCount) until its LISTEN took effect and its peers answered, at most this long (ms);
-   * past it, they go ahead and READY_TIMEOUT is reported once. 0: never hold. @default 5000
+   * past it, they go ahead and READY_TIMEOUT is reported once. 0: never hold. @default 2000
    */
   readyTimeout?: number;
   /** Peers count as found once no new one has shown up for this long (ms). @default 250 */

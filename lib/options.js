@@ -22,7 +22,7 @@ const DEFAULTS = {
   reconnectMaxDelay: 10000,
   connectTimeout: 10000,
   healthCheckInterval: 15000,
-  readyTimeout: 5000,
+  readyTimeout: 2000,
   discoveryWindow: 250,
   responseTimeout: 10000,
   statementTimeout: 5000,
