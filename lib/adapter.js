@@ -61,6 +61,23 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
     if (this.recoveryDuration) client.native.enableRecovery(this.recoveryDuration);
   }
 
+  // Quiet idle: the periodic heartbeat is skipped while the peers' presence says enough (lib/presence.js).
+  scheduleHeartbeat() {
+    if (this.heartbeatTimer) {
+      this.heartbeatTimer.refresh();
+      return;
+    }
+    this.heartbeatTimer = setTimeout(() => {
+      if (this.client.presence && this.client.presence.quiet()) this.heartbeatTimer.refresh();
+      else this.publish({ type: MessageType.HEARTBEAT });
+    }, this._opts.heartbeatInterval);
+  }
+
+  onMessage(message, offset) {
+    if (message && this.client.presence) this.client.presence.heard(message.uid);
+    return super.onMessage(message, offset);
+  }
+
   // Called for every incoming connection, before the namespace's own middlewares.
   admit(next) {
     if (this.channel === null) return next(new Error("Invalid namespace")); // what Socket.IO says for an unknown one

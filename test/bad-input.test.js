@@ -326,6 +326,7 @@ describe('options validation', () => {
     ['healthCheckInterval', true], ['healthCheckInterval', -1],
     ['responseTimeout', '1s'], ['responseTimeout', -1],
     ['statementTimeout', '1000'], ['statementTimeout', -1],
+    ['quietIdle', 'yes'], ['quietIdle', 1],
   ];
   test.each(wrong)('%s = %p → TypeError naming the option', (name, value) => {
     const attempt = () => createAdapter(url, { [name]: value });
