@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets over the core codecs and runs each for a bounded time.
+# Builds the libFuzzer targets over the core codecs and the table name reader, and runs each for a
+# bounded time.
 #
 #   bash fuzz/run.sh [seconds-per-target]     (default 30)
 #
@@ -26,10 +27,11 @@ echo "fuzz: building with $CXX into $BUILD"
 "$CXX" "${FLAGS[@]}" "$ROOT/fuzz/json_fuzz.cc" "$ROOT/binding/core/json_codec.cc" -o "$BUILD/json_fuzz"
 "$CXX" "${FLAGS[@]}" "$ROOT/fuzz/msgpack_fuzz.cc" "$ROOT/binding/core/msgpack_codec.cc" \
   "$ROOT/binding/core/json_codec.cc" -o "$BUILD/msgpack_fuzz"
+"$CXX" "${FLAGS[@]}" "$ROOT/fuzz/table_name_fuzz.cc" "$ROOT/binding/core/table_name.cc" -o "$BUILD/table_name_fuzz"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/pgadapter-fuzz.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
-mkdir -p "$WORK/json" "$WORK/msgpack"
+mkdir -p "$WORK/json" "$WORK/msgpack" "$WORK/table_name"
 
 # Seed corpus: a few valid cluster messages, as the pure-JS adapter writes them (JSON notifications,
 # msgpack attachments), plus some edge cases.
@@ -58,11 +60,14 @@ const binary = [
 ];
 n = 0;
 for (const m of binary) fs.writeFileSync(path.join(dir, 'msgpack', `seed${n++}`), encode(m));
+n = 0;
+for (const name of ['socket_io_attachments', 'public.Events', '"My Schema"."My ""Table"""', ' a . "b.c" . d ', '"x', 'a..b'])
+  fs.writeFileSync(path.join(dir, 'table_name', `seed${n++}`), name);
 JS
 )
 
 status=0
-for target in json msgpack; do
+for target in json msgpack table_name; do
   echo "fuzz: running ${target}_fuzz for ${SECONDS_PER_TARGET}s"
   mkdir -p "$WORK/$target-corpus"
   if ! (cd "$BUILD" && "./${target}_fuzz" -max_total_time="$SECONDS_PER_TARGET" -max_len=4096 -timeout=10 \

@@ -16,7 +16,10 @@ function isRestorable(pid, offset) {
 
 class DeliveredLog {
   constructor() {
-    this.recent = []; // { offset, at, data (with its offset), rooms, except }, in offset order
+    // { offset, at, data (with its offset), rooms, except }, in offset order, from index `head` on
+    // (dropped entries are cut off in bulk: one splice per message would copy the whole list).
+    this.recent = [];
+    this.head = 0;
     this.floor = 0; // `recent` holds every packet delivered above this offset
     this.last = 0; // the watermark: the highest offset delivered here
   }
@@ -29,12 +32,15 @@ class DeliveredLog {
     const now = Date.now();
     this.recent.push({ offset: n, at: now, data: [...data, String(offset)], rooms: opts.rooms || [], except: opts.except || [] });
     // A few seconds are plenty: the list only bridges one restore query's duration.
-    let drop = 0;
-    while (drop < this.recent.length && (this.recent.length - drop > RECENT_MAX || this.recent[drop].at < now - RECENT_MS)) drop++;
-    if (drop > 0) {
-      this.floor = this.recent[drop - 1].offset;
-      this.recent.splice(0, drop);
+    const { recent } = this;
+    let head = this.head;
+    while (head < recent.length && (recent.length - head > RECENT_MAX || recent[head].at < now - RECENT_MS)) head++;
+    if (head > this.head) this.floor = recent[head - 1].offset;
+    if (head >= 1024 && head * 2 >= recent.length) {
+      recent.splice(0, head);
+      head = 0;
     }
+    this.head = head;
   }
 
   // The packets a client resuming from `offset` missed: those logged after it that this server has
@@ -51,7 +57,8 @@ class DeliveredLog {
       const low = Math.max(session.snapshotMax, from);
       if (this.floor > low) return null;
       const rooms = new Set(session.rooms);
-      for (const p of this.recent) {
+      for (let i = this.head; i < this.recent.length; i++) {
+        const p = this.recent[i];
         if (p.offset <= low || p.offset > delivered) continue;
         const inRooms = p.rooms.length === 0 || p.rooms.some((r) => rooms.has(r));
         if (inRooms && !p.except.some((r) => rooms.has(r))) out.push(p.data);

@@ -10,6 +10,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -84,6 +85,7 @@ class Listener {
     State state = State::Ready;
     Check check = Check::None;
     std::string uid, nsp;               // what the log row of `offset` must say
+    int pid = 0;                        // the notifying session
     size_t bytes = 0;                   // counted in inbound_bytes_: the JSON or the attachment's msgpack
     std::function<void()> own_deliver;  // OwnReady
     uint64_t since = 0;                 // OwnPending
@@ -122,6 +124,10 @@ class Listener {
   bool fetching_ = false;
   Recovery* recovery_ = nullptr;  // null while recovery is off
   bool verifying_ = false;
+  // Sessions one of whose offsets the log confirmed (pid -> uid, when): a writer of the log, whose
+  // later offsets need no query for kWriterTrustMs. PostgreSQL sets the pid; no payload can.
+  std::unordered_map<int, std::pair<std::string, uint64_t>> writers_;
+  static constexpr uint64_t kWriterTrustMs = 10000;
   bool synced_ = false;       // the baseline of this listening session is known
   int64_t last_offset_ = 0;   // highest offset handed over
   Stats* stats_ = nullptr;

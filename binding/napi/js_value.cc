@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/error_codes.h"
+#include "napi/coded_error.h"
 
 namespace pgadapter {
 namespace napi {
@@ -23,9 +24,7 @@ inline void check(napi_env env, napi_status status) {
 }
 
 [[noreturn]] void too_large(napi_env env, const std::string& what) {
-  Napi::Error err = Napi::RangeError::New(env, "Message too large to publish: " + what);
-  err.Set("code", Napi::String::New(env, codes::ENCODE_FAILED));
-  throw err;
+  throw CodedError(Napi::Env(env), "Message too large to publish: " + what, codes::ENCODE_FAILED);
 }
 
 // `budget`: bytes the message may still take; the string's UTF-8 length is taken from it.
