@@ -4,6 +4,7 @@ const { randomBytes } = require("crypto");
 const { SharedClient } = require("./client");
 const { codes, toError } = require("./errors");
 const { channelName, namespaceProblem } = require("./channel");
+const { Readiness } = require("./readiness");
 const { resolveOptions } = require("./options");
 const { paramsProvider, connectTimeoutOf } = require("./connection");
 const { DeliveredLog, isRestorable } = require("./recovery");
@@ -54,10 +55,24 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
     this.delivered = new DeliveredLog(); // connection state recovery (lib/recovery.js)
     installGate(nsp);
     if (this.channel === null) {
+      this.readiness = new Readiness({ readyTimeout: 0 });
       client.report(toError(`${problem}; its connections are refused`, codes.BAD_NAMESPACE));
       return;
     }
-    client.attach(this.channel, this);
+    const { readyTimeout, discoveryWindow } = opts;
+    this.readiness = new Readiness({
+      readyTimeout,
+      discoveryWindow,
+      onTimeout: () =>
+        client.report(
+          toError(
+            `the LISTEN of namespace ${JSON.stringify(nsp.name)} was not confirmed within ${readyTimeout} ms: ` +
+              "its connections are no longer held (they may miss broadcasts until it is)",
+            codes.READY_TIMEOUT,
+          ),
+        ),
+    });
+    client.attach(this.channel, this); // may call onListening() at once
     if (this.recoveryDuration) client.native.enableRecovery(this.recoveryDuration);
   }
 
@@ -73,15 +88,36 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
     }, this._opts.heartbeatInterval);
   }
 
-  onMessage(message, offset) {
-    if (message && this.client.presence) this.client.presence.heard(message.uid);
-    return super.onMessage(message, offset);
-  }
-
-  // Called for every incoming connection, before the namespace's own middlewares.
+  // Called for every incoming connection, before the namespace's own middlewares: a connection
+  // completes once we are ready (see Readiness): its client misses no broadcast published after
+  // that, and requests made then, here or by the peers, count this server and every live peer.
   admit(next) {
     if (this.channel === null) return next(new Error("Invalid namespace")); // what Socket.IO says for an unknown one
-    next();
+    this.readiness.whenReady(next);
+  }
+
+  // The native core confirmed our LISTEN; the INITIAL_HEARTBEAT goes out now and peers answer it.
+  onListening() {
+    this.readiness.listening();
+  }
+
+  // PostgreSQL is unreachable (reported as CONNECTION_LOST): waiting for it would only keep local
+  // clients out. They are served at once, as every server is while the database is down.
+  onDatabaseDown() {
+    this.readiness.done();
+  }
+
+  onMessage(message, offset) {
+    if (message && this.client.presence) this.client.presence.heard(message.uid); // quiet idle
+    const known = this.nodesMap.size;
+    const result = super.onMessage(message, offset);
+    if (this.nodesMap.size > known) this.readiness.peerSeen();
+    return result;
+  }
+
+  // Requests count the peers found so far: a just-started server waits for discovery first.
+  serverCount() {
+    return this.readiness.afterReady(() => super.serverCount());
   }
 
   // As socket.io-adapter's, except that the timer forgetting the request is tracked, unref'd and
@@ -176,6 +212,7 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
   }
 
   fetchSockets(opts) {
+    if (opts.flags && opts.flags.local) return Adapter.prototype.fetchSockets.call(this, opts);
     if (!opts.flags || !opts.flags.timeout) {
       opts = { ...opts, flags: { ...opts.flags, timeout: this.requestsTimeout } };
     }
@@ -184,9 +221,13 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
 
   serverSideEmit(packet) {
     const ack = packet[packet.length - 1];
-    const result = super.serverSideEmit(packet);
-    if (typeof ack === "function") this.applyRequestsTimeout(ack);
-    return result;
+    if (typeof ack !== "function") return super.serverSideEmit(packet);
+    // Expects an answer from each peer known when it is sent.
+    return this.readiness.afterReady(() => {
+      const result = super.serverSideEmit(packet);
+      this.applyRequestsTimeout(ack);
+      return result;
+    });
   }
 
   // socket.io-adapter waits a fixed 5 s for serverSideEmit answers: use requestsTimeout instead.
@@ -214,6 +255,7 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
   }
 
   async close() {
+    this.readiness.done();
     for (const timer of this.ackCleanupTimers) clearTimeout(timer);
     this.ackCleanupTimers.clear();
     super.close(); // publishes ADAPTER_CLOSE, stops the heartbeat

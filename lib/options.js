@@ -22,6 +22,8 @@ const DEFAULTS = {
   reconnectMaxDelay: 10000,
   connectTimeout: 10000,
   healthCheckInterval: 15000,
+  readyTimeout: 2000,
+  discoveryWindow: 250,
   responseTimeout: 10000,
   statementTimeout: 5000,
   quietIdle: true,
@@ -86,6 +88,8 @@ function resolveOptions(opts) {
   check(opts, "reconnectMaxDelay", isInt(1), "a positive integer (ms)");
   check(opts, "connectTimeout", isInt(1), "a positive integer (ms)");
   check(opts, "healthCheckInterval", isInt(0), "a non-negative integer (ms; 0 disables it)");
+  check(opts, "readyTimeout", isInt(0), "a non-negative integer (ms; 0: never hold connections)");
+  check(opts, "discoveryWindow", isInt(0), "a non-negative integer (ms)");
   check(opts, "responseTimeout", isInt(0), "a non-negative integer (ms; 0 disables it)");
   check(opts, "statementTimeout", isInt(0), "a non-negative integer (ms; 0 keeps PostgreSQL's setting)");
   const out = { ...DEFAULTS };

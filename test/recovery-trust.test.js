@@ -429,3 +429,28 @@ describe('session written while the database is away', () => {
     }
   });
 });
+
+describe('rows read as PostgreSQL sends them', () => {
+  test('a log table created with a 4-byte id (serial): restores replay exactly the missed packets', async () => {
+    const tables = freshTables();
+    await pool.query(`CREATE TABLE ${tables.logTableName} (id serial PRIMARY KEY, uid text NOT NULL, nsp text NOT NULL,
+      rooms text[] NOT NULL, except_rooms text[] NOT NULL, packet bytea NOT NULL, created_at timestamptz NOT NULL DEFAULT now())`);
+    const cluster = await startCluster({ adapterOpts: tables });
+    try {
+      const c = await client(cluster, 0);
+      const [A, B] = cluster.servers.map((s) => s.io);
+      B.emit('x', 1);
+      await waitFor(() => events(c, 'x').length === 1, 5000, 'a packet');
+      await cut(cluster, c, 0, { pool, sessionTable: tables.sessionTableName });
+      B.emit('missed', 1);
+      A.emit('missed', 2);
+      await waitFor(async () => (await pool.query(`SELECT count(*)::int AS n FROM ${tables.logTableName} WHERE id > $1`, [c._lastOffset])).rows[0].n === 2, 5000, 'the log');
+      await reconnectTo(cluster, c, 1);
+      expect(c.recovered).toBe(true);
+      await waitFor(() => events(c, 'missed').length === 2, 5000, 'the missed packets');
+      expect(events(c, 'missed').sort()).toEqual([1, 2]);
+    } finally {
+      await stop(cluster);
+    }
+  });
+});

@@ -65,6 +65,12 @@ Client::Client(uv_loop_t* loop, ClientOptions options, ClientSink& sink)
     lh.on_listening = [this](const std::string& channel) {
       stats_.note("LISTEN " + channel);
       publisher_->pump();
+      // Told once our first messages on it can go out too: the INITIAL_HEARTBEAT the peers answer.
+      if (publish_link_->conn->ready()) {
+        sink_.listening(channel);
+      } else {
+        listening_pending_.push_back(channel);
+      }
     };
     lh.own_backend_pid = [this] { return publish_link_->conn->backend_pid(); };
     lh.now = [this] { return static_cast<uint64_t>(uv_now(loop_)); };
@@ -150,6 +156,13 @@ void Client::on_connection_ready(Link& link) {
   if (&link == listen_link_.get() && listener_) listener_->on_ready();
   if (&session_conn() == &conn) flush_sessions();
   publisher_->pump();
+  if (&link == publish_link_.get() && listener_) {
+    std::vector<std::string> pending;
+    pending.swap(listening_pending_);
+    for (const std::string& channel : pending) {
+      if (listener_->listening(channel)) sink_.listening(channel);
+    }
+  }
 }
 
 void Client::on_connection_down(Link& link, const std::string& error, bool was_ready) {

@@ -41,6 +41,9 @@ class ClientSink {
   virtual void deliver(std::vector<Inbound>& batch) = 0;
   virtual void report(const std::string& message, const char* code) = 0;
   virtual void log(const std::string& /*line*/) {}
+  // The first LISTEN on `channel` took effect and the publishing connection is up: every later
+  // notification on it will be delivered, and our first messages on it go out.
+  virtual void listening(const std::string& channel) { (void)channel; }
 };
 
 class Client {
@@ -134,6 +137,7 @@ class Client {
   bool closing_ = false;
   bool closed_ = false;
   std::function<void()> close_done_;
+  std::vector<std::string> listening_pending_;  // LISTEN confirmed, publishing connection not up yet
 };
 
 }  // namespace pgadapter

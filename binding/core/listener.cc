@@ -211,11 +211,9 @@ void Listener::accept(Notification& note) {
       return report("ignored a notification on " + e.channel + " with an invalid attachmentId: " + clip(note.payload),
                     codes::BAD_NOTIFICATION);
     }
-    if (!first_announcement(e.attachment_id)) {
-      return report("ignored attachment " + std::to_string(e.attachment_id) + " on " + e.channel +
-                        ": announced again (each attachment is announced once)",
-                    codes::BAD_NOTIFICATION);
-    }
+    // Only an id already delivered is refused here: an id announced before its row exists (any role can
+    // guess the next ones) must not shadow the real announcement, which then comes after the commit.
+    if (delivered_ids_.count(e.attachment_id) != 0) return report_announced_again(e);
     e.state = State::Pending;
   } else {
     e.json = std::move(note.payload);
@@ -232,12 +230,18 @@ bool Listener::inbound_full() const {
   return inbound_.size() >= kMaxInboundMessages / div || inbound_bytes_ >= kMaxInboundBytes / div;
 }
 
-bool Listener::first_announcement(int64_t attachment_id) {
-  if (!seen_ids_.insert(attachment_id).second) return false;
-  seen_order_.push_back(attachment_id);
-  if (seen_order_.size() > kRememberedIds) {
-    seen_ids_.erase(seen_order_.front());
-    seen_order_.pop_front();
+void Listener::report_announced_again(const Entry& e) {
+  report("ignored attachment " + std::to_string(e.attachment_id) + " on " + e.channel +
+             ": announced again (each attachment is announced once)",
+         codes::BAD_NOTIFICATION);
+}
+
+bool Listener::first_delivery(int64_t attachment_id) {
+  if (!delivered_ids_.insert(attachment_id).second) return false;
+  delivered_order_.push_back(attachment_id);
+  if (delivered_order_.size() > kRememberedIds) {
+    delivered_ids_.erase(delivered_order_.front());
+    delivered_order_.pop_front();
   }
   return true;
 }
@@ -387,10 +391,11 @@ void Listener::verify() {
 void Listener::fetch() {
   if (fetching_ || !conn_.ready()) return;
   std::vector<std::string> ids;
+  std::unordered_set<int64_t> asked;  // an id announced several times is asked for once
   for (Entry& e : inbound_) {
     if (e.state != State::Pending) continue;
     e.state = State::Fetching;
-    ids.push_back(std::to_string(e.attachment_id));
+    if (asked.insert(e.attachment_id).second) ids.push_back(std::to_string(e.attachment_id));
     if (ids.size() >= kMaxFetchBatch) break;
   }
   if (ids.empty()) return;
@@ -443,6 +448,11 @@ void Listener::on_fetched(PGresult* res, const std::string& error) {
     if (it == rows.end() || PQgetisnull(res, it->second, 1)) {
       report("attachment " + id + " on " + e.channel + " not found (deleted by the cleanup, or never committed)",
              codes::ATTACHMENT_MISSING);
+      continue;
+    }
+    // The first announcement in stream order gets the row; the others were announced again.
+    if (!first_delivery(e.attachment_id)) {
+      report_announced_again(e);
       continue;
     }
     std::string_view bytes(PQgetvalue(res, it->second, 1), static_cast<size_t>(PQgetlength(res, it->second, 1)));

@@ -239,7 +239,7 @@ void Publisher::finish(size_t count, bool lost, const std::string& error) {
   } else {
     if (rest > 0) pieces_.push_front(rest);
     const std::string what = count == 1 && !queue_.empty()
-                                 ? "a message on channel \"" + queue_.front().channel + "\""
+                                 ? "1 message on channel \"" + queue_.front().channel + "\""
                                  : std::to_string(count) + " messages";
     if (stats_) stats_->on_batch_done(queue_, count, error.empty(), uv_hrtime());
     for (size_t i = 0; i < count && !queue_.empty(); ++i) queue_.pop_front();

@@ -86,7 +86,8 @@ void NativeClient::Init(Napi::Env env, Napi::Object exports) {
 // new NativeClient({ uid, tableName, payloadThreshold, cleanupInterval, maxQueue, createTable, listen,
 //                    reconnect: {initialDelay, maxDelay, connectTimeout, healthCheckInterval, responseTimeout},
 //                    getParams(done), onMessages(flatChannelMessagePairs), onError(message, code),
-//                    onLog(line) (optional: lifecycle lines, only when given) })
+//                    onLog(line) (optional: lifecycle lines, only when given),
+//                    onListening(channel) (optional: the first LISTEN on channel took effect) })
 NativeClient::NativeClient(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeClient>(info) {
   try {
     Construct(info);
@@ -130,6 +131,7 @@ void NativeClient::Construct(const Napi::CallbackInfo& info) {
     on_log_ = Napi::Persistent(o.Get("onLog").As<Napi::Function>());
     options.log = true;
   }
+  if (o.Get("onListening").IsFunction()) on_listening_ = Napi::Persistent(o.Get("onListening").As<Napi::Function>());
   async_context_ = std::make_unique<Napi::AsyncContext>(env, "PostgresAdapterClient", Value());
 
   uv_loop_t* loop = nullptr;
@@ -340,6 +342,7 @@ void NativeClient::Released() {
   on_messages_.Reset();
   on_error_.Reset();
   on_log_.Reset();
+  on_listening_.Reset();
   if (referenced_) {
     referenced_ = false;
     Unref();
@@ -455,6 +458,17 @@ void NativeClient::report(const std::string& message, const char* code) {
     CallJs(on_error_, {Napi::String::New(env, message), Napi::String::New(env, code)});
   } catch (...) {
     // Nothing left to report with; the loop must go on.
+  }
+}
+
+void NativeClient::listening(const std::string& channel) {
+  if (on_listening_.IsEmpty()) return;
+  try {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    CallJs(on_listening_, {Napi::String::New(env, channel)});
+  } catch (...) {
+    // Runs inside a libuv callback: nothing may escape. The adapter's readiness bound covers it.
   }
 }
 

@@ -21,6 +21,7 @@ class NativeClient : public Napi::ObjectWrap<NativeClient>, public ClientSink {
   void deliver(std::vector<Inbound>& batch) override;
   void report(const std::string& message, const char* code) override;
   void log(const std::string& line) override;
+  void listening(const std::string& channel) override;
 
  private:
   Napi::Value Start(const Napi::CallbackInfo& info);
@@ -55,6 +56,7 @@ class NativeClient : public Napi::ObjectWrap<NativeClient>, public ClientSink {
   Napi::FunctionReference on_messages_;
   Napi::FunctionReference on_error_;
   Napi::FunctionReference on_log_;
+  Napi::FunctionReference on_listening_;  // optional
   std::unique_ptr<Napi::AsyncContext> async_context_;
   bool referenced_ = false;
   bool cleanup_hook_ = false;
