@@ -50,6 +50,7 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
     this.channel = problem === null ? channelName(opts.channelPrefix, nsp.name) : null; // null: refused
     this.client = client;
     this.ackCleanupTimers = new Set();
+    this.pendingFetches = new Set(); // reject functions of fetchSockets() calls waiting for other servers
     const recovery = nsp.server && nsp.server.opts && nsp.server.opts.connectionStateRecovery;
     this.recoveryDuration = recovery ? recovery.maxDisconnectionDuration : 0;
     this.delivered = new DeliveredLog(); // connection state recovery (lib/recovery.js)
@@ -216,7 +217,11 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
     if (!opts.flags || !opts.flags.timeout) {
       opts = { ...opts, flags: { ...opts.flags, timeout: this.requestsTimeout } };
     }
-    return super.fetchSockets(opts);
+    // socket.io-adapter keeps no way to reject a waiting request: close() needs one.
+    return new Promise((resolve, reject) => {
+      this.pendingFetches.add(reject);
+      super.fetchSockets(opts).then(resolve, reject).finally(() => this.pendingFetches.delete(reject));
+    });
   }
 
   serverSideEmit(packet) {
@@ -258,6 +263,24 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
     this.readiness.done();
     for (const timer of this.ackCleanupTimers) clearTimeout(timer);
     this.ackCleanupTimers.clear();
+    this.ackRequests.clear();
+    // Requests still waiting for other servers end now (with what they got), not at their timeout.
+    const closed = () => new Error("the adapter is closed");
+    for (const requests of [this.customRequests, this.requests]) {
+      if (!requests) continue;
+      for (const request of requests.values()) {
+        clearTimeout(request.timeout);
+        if (request.type !== MessageType.SERVER_SIDE_EMIT) continue;
+        try {
+          request.resolve(closed(), request.responses);
+        } catch (err) {
+          this.client.report(err); // the user's acknowledgement callback threw
+        }
+      }
+      requests.clear();
+    }
+    for (const reject of this.pendingFetches) reject(closed());
+    this.pendingFetches.clear();
     super.close(); // publishes ADAPTER_CLOSE, stops the heartbeat
     await this.client.detach(this.channel);
   }

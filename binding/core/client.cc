@@ -33,6 +33,7 @@ Client::Client(uv_loop_t* loop, ClientOptions options, ClientSink& sink)
     hooks.get_params = [this](auto answer) { sink_.get_params(std::move(answer)); };
     hooks.on_ready = [this, l] { on_connection_ready(*l); };
     hooks.on_down = [this, l](const std::string& error, bool was_ready) { on_connection_down(*l, error, was_ready); };
+    hooks.on_idle = [this] { maybe_finish_close(); };
     hooks.has_work = [this, l] { return l == publish_link_.get() && publisher_ && !publisher_->drained(); };
     link->conn = std::make_unique<PgConnection>(loop_, role, options_.reconnect, std::move(hooks));
     return link;
@@ -44,9 +45,7 @@ Client::Client(uv_loop_t* loop, ClientOptions options, ClientSink& sink)
   ph.can_send = [this](const std::string& channel) {
     return !listener_ || !listener_->awaiting_first_listen(channel);
   };
-  ph.on_drained = [this] {
-    if (closing_ && !closed_) finish_close();
-  };
+  ph.on_drained = [this] { maybe_finish_close(); };
   ph.release_own = [this] {
     if (listener_) listener_->release_own();
   };
@@ -182,7 +181,7 @@ void Client::on_connection_down(Link& link, const std::string& error, bool was_r
   } else if (listener_) {
     listener_->on_down();
   }
-  if (closing_ && !closed_ && &link == publish_link_.get()) finish_close();
+  if (closing_ && !closed_ && (&link == publish_link_.get() || flushed())) finish_close();
 }
 
 void Client::enable_recovery(uint32_t max_disconnection_ms) {
@@ -405,25 +404,33 @@ void Client::close(uint32_t flush_timeout_ms, std::function<void()> done) {
     if (done) done();
     return;
   }
-  close_done_ = std::move(done);
+  if (done) close_waiters_.push_back(std::move(done));
+  if (closing_) return;  // a close() is already flushing: this one ends with it
   closing_ = true;
   cleanup_timer_.stop();
-  if (publish_link_->conn->ready() && !publisher_->drained() && flush_timeout_ms > 0) {
-    flush_timer_.start(loop_, this, flush_timeout_ms, 0, /*keep_alive=*/true);
-    return;  // finish_close runs once drained, on the deadline, or if the connection drops
+  if (!flushed() && flush_timeout_ms > 0 &&
+      flush_timer_.start(loop_, this, flush_timeout_ms, 0, /*keep_alive=*/true)) {
+    return;  // finish_close runs once flushed, on the deadline, or if the publishing connection drops
   }
   finish_close();
 }
 
-void Client::on_flush_deadline() {
-  if (!closed_) {
-    sink_.report("closing with " + std::to_string(publisher_->size()) + " messages not yet published",
-                 codes::PUBLISH_FAILED);
-    finish_close();
-  }
+// Nothing left that a live connection could still do for someone: queued messages, and the statements
+// run for callers (a session persisted or restored while the sockets were disconnected by io.close()).
+bool Client::flushed() const {
+  if (publish_link_->conn->ready() && (!publisher_->drained() || !publish_link_->conn->idle())) return false;
+  return !listen_link_ || !listen_link_->conn->ready() || listen_link_->conn->idle();
 }
 
-void Client::finish_close() {
+void Client::maybe_finish_close() {
+  if (closing_ && !closed_ && flushed()) finish_close();
+}
+
+void Client::on_flush_deadline() {
+  if (!closed_) finish_close(/*report_unsent=*/true);
+}
+
+void Client::finish_close(bool report_unsent) {
   closed_ = true;
   closing_ = true;
   cleanup_timer_.stop();
@@ -433,13 +440,19 @@ void Client::finish_close() {
     if (p.done) p.done("the adapter is closed");
   }
   pending_sessions_.clear();
+  // Every callback settles, in order: the messages never sent, the statements queued or in
+  // flight (by their connections), then own logged broadcasts waiting for their turn in the stream.
+  publisher_->abandon("the adapter is closed", report_unsent);
   if (listen_link_) listen_link_->conn->close();
   publish_link_->conn->close();
-  if (auto done = std::move(close_done_)) done();
+  if (listener_) listener_->abandon();
+  std::vector<std::function<void()>> waiters = std::move(close_waiters_);
+  close_waiters_.clear();
+  for (auto& done : waiters) done();
 }
 
 void Client::close_now() {
-  close_done_ = nullptr;
+  close_waiters_.clear();      // the environment is going away: nobody is left to tell
   pending_sessions_.clear();  // torn down without JavaScript: no callback may run
   if (!closed_) finish_close();
 }

@@ -58,7 +58,8 @@ class Client {
   void unlisten(const std::string& channel);
   // Encodes and queues a message. Returns an empty string, or why it was dropped.
   std::string publish(const std::string& channel, const Value& message, bool has_binary);
-  // Sends what is queued (up to flush_timeout_ms), then closes every connection and calls done.
+  // Sends what is queued and lets the statements run for callers finish (up to flush_timeout_ms), then
+  // closes every connection, settles every pending callback, and calls done (every caller's, once).
   void close(uint32_t flush_timeout_ms, std::function<void()> done);
 
   // Connection state recovery (see recovery.h, and README.md for the argument).
@@ -117,7 +118,10 @@ class Client {
   std::string enqueue(const std::string& channel, const Value& message, bool has_binary, std::unique_ptr<LogRecord> log);
   void on_cleanup_tick();
   void on_flush_deadline();
-  void finish_close();
+  bool flushed() const;
+  void maybe_finish_close();
+  // report_unsent: the flush deadline passed with messages still queued on a live connection.
+  void finish_close(bool report_unsent = false);
 
   uv_loop_t* loop_;
   ClientOptions options_;
@@ -136,7 +140,7 @@ class Client {
   size_t restores_ = 0;
   bool closing_ = false;
   bool closed_ = false;
-  std::function<void()> close_done_;
+  std::vector<std::function<void()>> close_waiters_;  // every close() call, settled together
   std::vector<std::string> listening_pending_;  // LISTEN confirmed, publishing connection not up yet
 };
 

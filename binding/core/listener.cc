@@ -60,12 +60,12 @@ Query Listener::listen_query(const std::string& channel, bool listen) {
   q.sql = std::string(listen ? "LISTEN " : "UNLISTEN ") + quoted;
   q.per_connection = true;
   if (listen) {
-    q.done = [this, channel](PGresult*, const std::string& err) {
-      if (!err.empty()) {
-        // A lost connection is reported by the client; here only a refused LISTEN.
-        if (err.rfind("connection lost", 0) != 0) report("LISTEN " + channel + " failed: " + err, codes::LISTEN_FAILED);
-        return;
-      }
+    q.done = [this, channel](PGresult* res, const std::string& err) {
+      // No result: the connection was lost (reported by the client) or closed; a new session LISTENs again.
+      if (res == nullptr && !err.empty()) return;
+      if (!err.empty()) report("LISTEN " + channel + " failed: " + err, codes::LISTEN_FAILED);
+      // Confirmed or refused, the first answer is in: what is published on this channel (and what is
+      // queued behind it) stops waiting.
       auto it = channels_.find(channel);
       if (it != channels_.end() && !it->second) {
         it->second = true;
@@ -308,6 +308,21 @@ void Listener::own_logged(int64_t offset, std::function<void()> deliver_fn) {
   }
   if (!synced_ || !conn_.ready() || offset <= baseline_) return insert_own(offset, std::move(deliver_fn));
   own_results_[offset] = OwnResult{std::move(deliver_fn), hooks_.now ? hooks_.now() : 0};
+}
+
+void Listener::abandon() {
+  // Committed broadcasts whose notification will not come by any more: their offset is final.
+  std::vector<std::function<void()>> pending;
+  for (Entry& e : inbound_) {
+    if (e.own_deliver) pending.push_back(std::move(e.own_deliver));
+  }
+  inbound_.clear();
+  inbound_bytes_ = 0;
+  for (auto& [offset, own] : own_results_) pending.push_back(std::move(own.deliver));
+  own_results_.clear();
+  for (auto& fn : pending) {
+    if (fn) fn();
+  }
 }
 
 void Listener::release_own() {

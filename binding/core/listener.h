@@ -69,6 +69,8 @@ class Listener {
   void release_own();
   void on_down();  // the listening connection was lost
   void expire(uint64_t now_ms);  // called periodically: ends waits past kOwnWaitMs
+  // Closing: settles every own logged broadcast still waiting for its turn in the stream.
+  void abandon();
   // Runs `q` on the listening connection, in stream order with the notifications.
   void run(Query q) { conn_.enqueue(std::move(q)); }
 
@@ -117,7 +119,7 @@ class Listener {
   std::string uid_;
   Hooks hooks_;
   std::string table_;
-  std::map<std::string, bool> channels_;  // channel -> LISTEN confirmed at least once
+  std::map<std::string, bool> channels_;  // channel -> its first LISTEN was answered (confirmed or refused)
   std::deque<Entry> inbound_;
   size_t inbound_bytes_ = 0;
   size_t overflow_dropped_ = 0;  // notifications dropped since the queue was last below its bounds

@@ -145,12 +145,14 @@ void NativeClient::Construct(const Napi::CallbackInfo& info) {
 
 NativeClient::~NativeClient() {
   if (cleanup_hook_) napi_remove_env_cleanup_hook(Env(), &NativeClient::OnEnvCleanup, this);
+  js_gone_ = true;  // a finalizer may not call JavaScript: what close_now settles is dropped
   client_.reset();
 }
 
 void NativeClient::OnEnvCleanup(void* arg) {
   auto* self = static_cast<NativeClient*>(arg);
   self->cleanup_hook_ = false;
+  self->js_gone_ = true;
   if (self->client_) self->client_->close_now();
 }
 
@@ -190,9 +192,12 @@ Napi::Value NativeClient::Close(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const uint32_t timeout = info[0].IsNumber() ? info[0].As<Napi::Number>().Uint32Value() : 2000;
   auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
+  ++closes_pending_;  // every close() call gets its promise settled (Emitter.of() siblings share a client)
   client_->close(timeout, [this, deferred] {
     // May run from a libuv callback (Settle opens the callback scope and lets nothing escape).
+    if (js_gone_) return;
     Settle(deferred, codes::NATIVE_FAILED, [&](Napi::Env e) { deferred->Resolve(e.Undefined()); });
+    if (--closes_pending_ > 0) return;
     try {
       Released();
     } catch (...) {
@@ -204,6 +209,7 @@ Napi::Value NativeClient::Close(const Napi::CallbackInfo& info) {
 
 void NativeClient::Settle(const std::shared_ptr<Napi::Promise::Deferred>& deferred, const char* code,
                           const std::function<void(Napi::Env)>& fn) {
+  if (js_gone_) return;  // environment teardown or finalizer: no JavaScript any more
   try {
     Napi::Env env = Env();
     Napi::HandleScope scope(env);
@@ -350,7 +356,7 @@ void NativeClient::Released() {
 }
 
 void NativeClient::CallJs(const Napi::FunctionReference& fn, const std::initializer_list<napi_value>& args) {
-  if (!async_context_ || fn.IsEmpty()) return;  // closed
+  if (js_gone_ || !async_context_ || fn.IsEmpty()) return;  // closed
   Napi::Env env = Env();
   try {
     fn.MakeCallback(Value(), args, *async_context_);

@@ -60,6 +60,8 @@ class NativeClient : public Napi::ObjectWrap<NativeClient>, public ClientSink {
   std::unique_ptr<Napi::AsyncContext> async_context_;
   bool referenced_ = false;
   bool cleanup_hook_ = false;
+  bool js_gone_ = false;     // environment teardown or finalizer: no call into JavaScript any more
+  int closes_pending_ = 0;   // close() promises not yet resolved
 };
 
 }  // namespace pgadapter::napi
