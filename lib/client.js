@@ -3,7 +3,8 @@
 // messages to the namespace adapters by channel and turns native reports into Errors.
 const { NativeClient } = require("./native");
 const { codes, toError, redact } = require("./errors");
-const { OutageTracker } = require("./health");
+const { OutageTracker, RESTORED } = require("./health");
+const { Presence } = require("./presence");
 const debug = require("debug")("socket.io-postgres-native");
 
 // Inline notifications arrive as JSON text already validated by the native core; attachments as objects.
@@ -15,7 +16,7 @@ function parseMessage(m) {
 const secretsOf = (getParams) => (getParams.secrets ? getParams.secrets() : []);
 
 // Starts a native client. onMessages(flat) receives [channel, message, channel, message, ...].
-function openNativeClient(getParams, opts, { listen, weak = false, onMessages, report }) {
+function openNativeClient(getParams, opts, { listen, weak = false, onMessages, onListening, report }) {
   const native = new NativeClient({
     uid: opts.uid,
     tableName: opts.tableName,
@@ -26,6 +27,7 @@ function openNativeClient(getParams, opts, { listen, weak = false, onMessages, r
     logTableName: opts.logTableName,
     sessionTableName: opts.sessionTableName,
     statementTimeout: opts.statementTimeout,
+    presenceName: listen ? opts.presenceName : undefined,
     listen,
     weak,
     reconnect: {
@@ -37,6 +39,7 @@ function openNativeClient(getParams, opts, { listen, weak = false, onMessages, r
     },
     getParams,
     onMessages: onMessages || (() => {}),
+    onListening,
     // Every native report and log line passes here: the known passwords are removed from it.
     onError: (message, code) => report(toError(message, code, secretsOf(getParams))),
     // Lifecycle lines (connect, loss, LISTEN, batch sizes): asked of the core only when DEBUG enables them.
@@ -98,9 +101,12 @@ class SharedClient {
     this.restores = 0;
     this.restoresSaturated = false;
     this.routes = new Map(); // channel -> adapter
+    this.listening = new Set(); // channels whose LISTEN the core has confirmed
+    this.linksDown = 0; // connections in an outage
     this.closed = false;
     this.native = null;
     this.outages = new OutageTracker((event, arg) => {
+      if (event === RESTORED && this.presence) this.presence.rejoin();
       for (const adapter of this.routes.values()) {
         try {
           adapter.emit(event, arg);
@@ -109,15 +115,26 @@ class SharedClient {
         }
       }
     });
-    this.native = openNativeClient(getParams, opts, {
+    this.presence = null;
+    const presence = new Presence(this, opts);
+    this.native = openNativeClient(getParams, { ...opts, presenceName: presence.name || undefined }, {
       listen: true,
       onMessages: (flat) => this.onMessages(flat),
+      onListening: (channel) => this.onListening(channel),
       report: (err) => this.report(err),
     });
+    this.presence = presence;
   }
 
   // Every report to the errorHandler is counted (stats().errors) and may start or end an outage.
   report(err) {
+    // Each connection reports CONNECTION_LOST once per outage, then RECONNECTED.
+    if (err.code === codes.CONNECTION_LOST) {
+      this.linksDown++;
+      for (const adapter of this.routes.values()) adapter.onDatabaseDown();
+    } else if (err.code === codes.RECONNECTED && this.linksDown > 0) {
+      this.linksDown--;
+    }
     if (err && err.code === codes.RECOVERY_UNAVAILABLE) {
       // Once per client, and visible without DEBUG: the user has a table to create.
       console.warn(`socket.io-postgres-native: ${err.message}`);
@@ -146,12 +163,23 @@ class SharedClient {
 
   attach(channel, adapter) {
     this.routes.set(channel, adapter);
-    this.native.listen(channel);
+    if (this.listening.has(channel)) adapter.onListening();
+    else this.native.listen(channel);
+    if (this.linksDown > 0) adapter.onDatabaseDown();
+  }
+
+  onListening(channel) {
+    this.listening.add(channel);
+    const adapter = this.routes.get(channel);
+    if (adapter) adapter.onListening();
   }
 
   // channel: null for a refused namespace (never attached).
   async detach(channel) {
-    if (channel !== null) this.routes.delete(channel);
+    if (channel !== null) {
+      this.routes.delete(channel);
+      this.listening.delete(channel);
+    }
     if (this.routes.size > 0) {
       if (channel !== null) this.native.unlisten(channel);
       return;
@@ -214,6 +242,7 @@ class SharedClient {
   close() {
     if (!this.closePromise) {
       this.closed = true;
+      if (this.presence) this.presence.close();
       this.closePromise = this.native.close(this.opts.closeTimeout);
     }
     return this.closePromise;
