@@ -77,6 +77,18 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
     if (this.recoveryDuration) client.native.enableRecovery(this.recoveryDuration);
   }
 
+  // Quiet idle: the periodic heartbeat is skipped while the peers' presence says enough (lib/presence.js).
+  scheduleHeartbeat() {
+    if (this.heartbeatTimer) {
+      this.heartbeatTimer.refresh();
+      return;
+    }
+    this.heartbeatTimer = setTimeout(() => {
+      if (this.client.presence && this.client.presence.quiet()) this.heartbeatTimer.refresh();
+      else this.publish({ type: MessageType.HEARTBEAT });
+    }, this._opts.heartbeatInterval);
+  }
+
   // Called for every incoming connection, before the namespace's own middlewares: a connection
   // completes once we are ready (see Readiness): its client misses no broadcast published after
   // that, and requests made then, here or by the peers, count this server and every live peer.
@@ -97,6 +109,7 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
   }
 
   onMessage(message, offset) {
+    if (message && this.client.presence) this.client.presence.heard(message.uid); // quiet idle
     const known = this.nodesMap.size;
     const result = super.onMessage(message, offset);
     if (this.nodesMap.size > known) this.readiness.peerSeen();

@@ -3,7 +3,8 @@
 // messages to the namespace adapters by channel and turns native reports into Errors.
 const { NativeClient } = require("./native");
 const { codes, toError, redact } = require("./errors");
-const { OutageTracker } = require("./health");
+const { OutageTracker, RESTORED } = require("./health");
+const { Presence } = require("./presence");
 const debug = require("debug")("socket.io-postgres-native");
 
 // Inline notifications arrive as JSON text already validated by the native core; attachments as objects.
@@ -26,6 +27,7 @@ function openNativeClient(getParams, opts, { listen, weak = false, onMessages, o
     logTableName: opts.logTableName,
     sessionTableName: opts.sessionTableName,
     statementTimeout: opts.statementTimeout,
+    presenceName: listen ? opts.presenceName : undefined,
     listen,
     weak,
     reconnect: {
@@ -104,6 +106,7 @@ class SharedClient {
     this.closed = false;
     this.native = null;
     this.outages = new OutageTracker((event, arg) => {
+      if (event === RESTORED && this.presence) this.presence.rejoin();
       for (const adapter of this.routes.values()) {
         try {
           adapter.emit(event, arg);
@@ -112,12 +115,15 @@ class SharedClient {
         }
       }
     });
-    this.native = openNativeClient(getParams, opts, {
+    this.presence = null;
+    const presence = new Presence(this, opts);
+    this.native = openNativeClient(getParams, { ...opts, presenceName: presence.name || undefined }, {
       listen: true,
       onMessages: (flat) => this.onMessages(flat),
       onListening: (channel) => this.onListening(channel),
       report: (err) => this.report(err),
     });
+    this.presence = presence;
   }
 
   // Every report to the errorHandler is counted (stats().errors) and may start or end an outage.
@@ -236,6 +242,7 @@ class SharedClient {
   close() {
     if (!this.closePromise) {
       this.closed = true;
+      if (this.presence) this.presence.close();
       this.closePromise = this.native.close(this.opts.closeTimeout);
     }
     return this.closePromise;

@@ -62,6 +62,8 @@ export interface PostgresAdapterOptions extends Partial<ClusterAdapterOptions> {
   heartbeatInterval?: number;
   /** ms without a heartbeat before a server is considered gone. @default 10000 */
   heartbeatTimeout?: number;
+  /** An idle cluster commits nothing: liveness from pg_stat_activity instead of heartbeat NOTIFYs (README "Quiet idle"). @default true */
+  quietIdle?: boolean;
   /** Timeout (ms) of fetchSockets() and serverSideEmit() with an ack. @default 5000 */
   requestsTimeout?: number;
   /** Called with every error; must not throw (if it does, the error is ignored). @default logs with `debug` */
@@ -103,6 +105,7 @@ export type ConnectionSource =
   | string
   | { options: object; query: (...args: any[]) => any }
   | {
+      /** Its TLS settings (sslmode, ssl, sslrootcert, ...) mean what they mean to pg and replace `ssl` (see README). */
       connectionString?: string;
       host?: string;
       port?: number | string;

@@ -26,6 +26,7 @@ const DEFAULTS = {
   discoveryWindow: 250,
   responseTimeout: 10000,
   statementTimeout: 5000,
+  quietIdle: true,
 };
 
 function defaultErrorHandler(err) {
@@ -80,6 +81,7 @@ function resolveOptions(opts) {
   check(opts, "requestsTimeout", isInt(1), "a positive integer (ms)");
   check(opts, "errorHandler", (v) => typeof v === "function", "a function");
   check(opts, "createTable", (v) => typeof v === "boolean", "a boolean");
+  check(opts, "quietIdle", (v) => typeof v === "boolean", "a boolean");
   check(opts, "maxPublishQueue", isInt(1), "a positive integer (messages)");
   check(opts, "closeTimeout", isInt(0), "a non-negative integer (ms)");
   check(opts, "reconnectInitialDelay", isInt(1), "a positive integer (ms)");

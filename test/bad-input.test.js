@@ -327,6 +327,7 @@ describe('options validation', () => {
     ['readyTimeout', '5s'], ['readyTimeout', -1], ['discoveryWindow', 0.5], ['discoveryWindow', null],
     ['responseTimeout', '1s'], ['responseTimeout', -1],
     ['statementTimeout', '1000'], ['statementTimeout', -1],
+    ['quietIdle', 'yes'], ['quietIdle', 1],
   ];
   test.each(wrong)('%s = %p → TypeError naming the option', (name, value) => {
     const attempt = () => createAdapter(url, { [name]: value });

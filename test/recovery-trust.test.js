@@ -5,6 +5,7 @@ const { Pool } = require('pg');
 const WebSocket = require('ws');
 const { Cluster, waitFor } = require('./helpers/cluster');
 const { recoverableClient, cut, reconnectTo } = require('./helpers/recovery');
+const { presenceName } = require('../lib/presence');
 
 const PID = process.pid;
 const DURATION = 60000;
@@ -401,9 +402,10 @@ describe('session written while the database is away', () => {
       await waitFor(() => events(c, 'x').length === 1, 5000, 'a packet');
       gate = new Promise((r) => (open = r));
       const before = cluster.errors[0].length;
+      // The publishing session has the configured name, the listening one its quiet-idle presence name.
       const { rows } = await pool.query(
-        'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1',
-        [app],
+        'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name IN ($1, $2)',
+        [app, presenceName(cluster.adapterOpts.channelPrefix, cluster.servers[0].io.of('/').adapter.uid)],
       );
       expect(rows).toHaveLength(2);
       await waitFor(() => cluster.errors[0].slice(before).filter((e) => e.code === 'CONNECTION_LOST').length === 2, 5000, 'both connections lost');

@@ -135,6 +135,8 @@ void Client::on_connection_ready(Link& link) {
     for (Query& q : publisher_->setup_queries()) setup.push_back(std::move(q));
   } else if (listener_) {
     listener_->set_table(table);
+    // Before the LISTENs: a peer that hears us is sure to see our presence.
+    if (!options_.presence_name.empty()) setup.push_back(presence_name_query());
     for (Query& q : listener_->setup_queries()) setup.push_back(std::move(q));
   }
   if (link.outage_reported) {
@@ -283,6 +285,47 @@ void Client::restore_session(const std::string& pid, const std::string& nsp, con
                                     if (found && listener_) session.baseline = listener_->baseline();
                                     done(found, std::move(session), error);
                                   }));
+}
+
+Query Client::presence_name_query() const {
+  Query q;
+  q.sql = "SELECT pg_catalog.set_config('application_name', $1, false)";
+  q.params = {options_.presence_name};
+  q.per_connection = true;  // rerun by the next connect's setup
+  return q;
+}
+
+void Client::set_presence_name(const std::string& name) {
+  if (closed_ || !listen_link_ || name.empty() || name == options_.presence_name) return;
+  options_.presence_name = name;
+  if (listen_link_->conn->ready()) listen_link_->conn->enqueue(presence_name_query());
+}
+
+void Client::presence(const std::string& pattern,
+                      std::function<void(bool, std::vector<std::pair<std::string, std::string>>, const std::string&)> done) {
+  if (closed_ || closing_ || !listen_link_ || !listen_link_->conn->ready()) return done(false, {}, "not connected");
+  Query q;
+  // A plain SELECT takes no transaction id: nothing is written, nothing committed.
+  q.sql =
+      "SELECT application_name, pg_catalog.date_part('epoch'::pg_catalog.text, "
+      "pg_catalog.timestamptz_mi(pg_catalog.statement_timestamp(), state_change))::pg_catalog.text "
+      "FROM pg_catalog.pg_stat_activity "
+      "WHERE datname OPERATOR(pg_catalog.=) pg_catalog.current_database() "
+      "AND application_name OPERATOR(pg_catalog.~~) $1::pg_catalog.text LIMIT " +
+      std::to_string(kMaxPresenceRows);
+  q.params = {pattern};
+  q.done = [done = std::move(done)](PGresult* res, const std::string& error) {
+    if (!error.empty() || res == nullptr || PQnfields(res) != 2) return done(false, {}, error.empty() ? "no result" : error);
+    std::vector<std::pair<std::string, std::string>> rows;
+    const int n = std::min(PQntuples(res), kMaxPresenceRows);
+    rows.reserve(static_cast<size_t>(n));
+    for (int i = 0; i < n; ++i) {
+      rows.emplace_back(std::string(PQgetvalue(res, i, 0), static_cast<size_t>(PQgetlength(res, i, 0))),
+                        PQgetisnull(res, i, 1) ? std::string() : std::string(PQgetvalue(res, i, 1)));
+    }
+    done(true, std::move(rows), "");
+  };
+  listen_link_->conn->enqueue(std::move(q));
 }
 
 std::string Client::publish(const std::string& channel, const Value& message, bool has_binary) {

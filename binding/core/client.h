@@ -29,6 +29,7 @@ struct ClientOptions {
   std::string log_table = "socket_io_log";             // connection state recovery
   std::string session_table = "socket_io_sessions";
   uint32_t statement_timeout_ms = 5000;  // on every session of ours (0: PostgreSQL's setting)
+  std::string presence_name;  // application_name of the listening session (quiet idle); empty: left as connected
   ReconnectPolicy reconnect;
 };
 
@@ -77,6 +78,15 @@ class Client {
   void restore_session(const std::string& pid, const std::string& nsp, const std::string& offset,
                        std::function<void(bool found, RestoredSession session, const std::string& error)> done);
   static constexpr size_t kMaxRestores = 16;
+
+  // Quiet idle (see README): the listening session's application_name, set now and at every connect.
+  void set_presence_name(const std::string& name);
+  // The sessions of this database whose application_name is LIKE `pattern`, read-only (no XID): for
+  // each, its name and the seconds since its last state change as text (empty when not visible to
+  // our role). ok=false: not connected, or the query failed (error says why). At most kMaxPresenceRows.
+  void presence(const std::string& pattern,
+                std::function<void(bool ok, std::vector<std::pair<std::string, std::string>> rows, const std::string& error)> done);
+  static constexpr int kMaxPresenceRows = 1000;
   static constexpr size_t kMaxPendingSessions = 10000;
   void close_now();
   bool closed() const { return closed_; }
@@ -91,6 +101,7 @@ class Client {
  private:
   struct Link;  // one connection and its outage bookkeeping
   void on_connection_ready(Link& link);
+  Query presence_name_query() const;
   void on_connection_down(Link& link, const std::string& error, bool was_ready);
   bool quote_table(PGconn* conn, std::string& out);
   bool quote(PGconn* conn, const std::string& name, std::string& out);

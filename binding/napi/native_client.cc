@@ -77,6 +77,8 @@ void NativeClient::Init(Napi::Env env, Napi::Object exports) {
                                         InstanceMethod<&NativeClient::Guarded<&NativeClient::RestoreSession, codes::RECOVERY_FAILED>>("restoreSession"),
                                         InstanceMethod<&NativeClient::Guarded<&NativeClient::Stats, codes::NATIVE_FAILED>>("stats"),
                                         InstanceMethod<&NativeClient::Guarded<&NativeClient::CountError, codes::NATIVE_FAILED>>("countError"),
+                                        InstanceMethod<&NativeClient::Guarded<&NativeClient::SetPresenceName, codes::NATIVE_FAILED>>("setPresenceName"),
+                                        InstanceMethod<&NativeClient::Guarded<&NativeClient::Presence, codes::NATIVE_FAILED>>("presence"),
                                     });
   exports.Set("NativeClient", ctor);
 }
@@ -113,6 +115,7 @@ void NativeClient::Construct(const Napi::CallbackInfo& info) {
   options.log_table = get_string(o, "logTableName", options.log_table);
   options.session_table = get_string(o, "sessionTableName", options.session_table);
   options.statement_timeout_ms = get_uint(o, "statementTimeout", options.statement_timeout_ms);
+  options.presence_name = get_string(o, "presenceName", "");
   if (o.Get("reconnect").IsObject()) {
     Napi::Object r = o.Get("reconnect").As<Napi::Object>();
     options.reconnect.initial_delay_ms = get_uint(r, "initialDelay", options.reconnect.initial_delay_ms);
@@ -278,6 +281,32 @@ Napi::Value NativeClient::PersistSession(const Napi::CallbackInfo& info) {
 }
 
 // restoreSession(pid, nsp, offset) -> Promise<null | { snapshotMax, baseline, sid, rooms, data, packets }>
+Napi::Value NativeClient::SetPresenceName(const Napi::CallbackInfo& info) {
+  client_->set_presence_name(info[0].ToString().Utf8Value());
+  return info.Env().Undefined();
+}
+
+// presence(pattern): a promise of [name, secondsSinceStateChange (string, or null when hidden), ...];
+// rejected when not connected or the query failed.
+Napi::Value NativeClient::Presence(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
+  client_->presence(info[0].ToString().Utf8Value(),
+                    [this, deferred](bool ok, std::vector<std::pair<std::string, std::string>> rows, const std::string& error) {
+                      Settle(deferred, codes::NATIVE_FAILED, [&](Napi::Env e) {
+                        if (!ok) return deferred->Reject(coded_error(e, "cannot read the peers' presence: " + error, codes::NATIVE_FAILED).Value());
+                        Napi::Array out = Napi::Array::New(e, rows.size() * 2);
+                        uint32_t k = 0;
+                        for (const auto& [name, age] : rows) {
+                          out.Set(k++, Napi::String::New(e, name));
+                          out.Set(k++, age.empty() ? e.Null() : Napi::String::New(e, age));
+                        }
+                        deferred->Resolve(out);
+                      });
+                    });
+  return deferred->Promise();
+}
+
 Napi::Value NativeClient::RestoreSession(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto deferred = std::make_shared<Napi::Promise::Deferred>(env);

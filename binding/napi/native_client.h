@@ -35,6 +35,8 @@ class NativeClient : public Napi::ObjectWrap<NativeClient>, public ClientSink {
   Napi::Value RestoreSession(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value CountError(const Napi::CallbackInfo& info);
+  Napi::Value SetPresenceName(const Napi::CallbackInfo& info);
+  Napi::Value Presence(const Napi::CallbackInfo& info);
   // Every method runs through Guarded: an exception other than Napi::Error (std::bad_alloc, ...)
   // would abort the process when it reaches Node; it becomes a JS Error with `Code` instead.
   template <Napi::Value (NativeClient::*Method)(const Napi::CallbackInfo&), const char* Code>
