@@ -37,8 +37,9 @@ function openNativeClient(getParams, opts, { listen, weak = false, onMessages, r
     },
     getParams,
     onMessages: onMessages || (() => {}),
-    // Every native report and log line passes here: the known passwords are removed from it.
-    onError: (message, code) => report(toError(message, code, secretsOf(getParams))),
+    // Every native report and log line passes here: the known passwords are removed from it. The core
+    // has counted these reports and applied the rate limit already (counted: true).
+    onError: (message, code) => report(toError(message, code, secretsOf(getParams)), true),
     // Lifecycle lines (connect, loss, LISTEN, batch sizes): asked of the core only when DEBUG enables them.
     onLog: debug.enabled ? (line) => debug("%s", redact(line, secretsOf(getParams))) : undefined,
   });
@@ -112,17 +113,19 @@ class SharedClient {
     this.native = openNativeClient(getParams, opts, {
       listen: true,
       onMessages: (flat) => this.onMessages(flat),
-      report: (err) => this.report(err),
+      report: (err, counted) => this.report(err, counted),
     });
   }
 
-  // Every report to the errorHandler is counted (stats().errors) and may start or end an outage.
-  report(err) {
+  // Every report is counted (stats().errors); past the rate limit of its code it does not reach the
+  // errorHandler (the core sends a summary). A report may start or end an outage.
+  // counted: the core's own reports, counted and admitted there.
+  report(err, counted = false) {
+    if (!counted && this.native && !this.native.countError(err.code)) return;
     if (err && err.code === codes.RECOVERY_UNAVAILABLE) {
       // Once per client, and visible without DEBUG: the user has a table to create.
       console.warn(`socket.io-postgres-native: ${err.message}`);
     }
-    if (this.native) this.native.countError(err.code);
     safeReport(this.opts.errorHandler, err);
     if (this.native) this.outages.onReport(err, () => this.native.stats());
   }
