@@ -4,6 +4,7 @@ const { randomBytes } = require("crypto");
 const { SharedClient } = require("./client");
 const { codes, toError } = require("./errors");
 const { channelName, namespaceProblem } = require("./channel");
+const { Readiness } = require("./readiness");
 const { resolveOptions } = require("./options");
 const { paramsProvider, connectTimeoutOf } = require("./connection");
 const { DeliveredLog, isRestorable } = require("./recovery");
@@ -49,22 +50,75 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
     this.channel = problem === null ? channelName(opts.channelPrefix, nsp.name) : null; // null: refused
     this.client = client;
     this.ackCleanupTimers = new Set();
+    this.pendingFetches = new Set(); // reject functions of fetchSockets() calls waiting for other servers
     const recovery = nsp.server && nsp.server.opts && nsp.server.opts.connectionStateRecovery;
     this.recoveryDuration = recovery ? recovery.maxDisconnectionDuration : 0;
     this.delivered = new DeliveredLog(); // connection state recovery (lib/recovery.js)
     installGate(nsp);
     if (this.channel === null) {
+      this.readiness = new Readiness({ readyTimeout: 0 });
       client.report(toError(`${problem}; its connections are refused`, codes.BAD_NAMESPACE));
       return;
     }
-    client.attach(this.channel, this);
+    const { readyTimeout, discoveryWindow } = opts;
+    this.readiness = new Readiness({
+      readyTimeout,
+      discoveryWindow,
+      onTimeout: () =>
+        client.report(
+          toError(
+            `the LISTEN of namespace ${JSON.stringify(nsp.name)} was not confirmed within ${readyTimeout} ms: ` +
+              "its connections are no longer held (they may miss broadcasts until it is)",
+            codes.READY_TIMEOUT,
+          ),
+        ),
+    });
+    client.attach(this.channel, this); // may call onListening() at once
     if (this.recoveryDuration) client.native.enableRecovery(this.recoveryDuration);
   }
 
-  // Called for every incoming connection, before the namespace's own middlewares.
+  // Quiet idle: the periodic heartbeat is skipped while the peers' presence says enough (lib/presence.js).
+  scheduleHeartbeat() {
+    if (this.heartbeatTimer) {
+      this.heartbeatTimer.refresh();
+      return;
+    }
+    this.heartbeatTimer = setTimeout(() => {
+      if (this.client.presence && this.client.presence.quiet()) this.heartbeatTimer.refresh();
+      else this.publish({ type: MessageType.HEARTBEAT });
+    }, this._opts.heartbeatInterval);
+  }
+
+  // Called for every incoming connection, before the namespace's own middlewares: a connection
+  // completes once we are ready (see Readiness): its client misses no broadcast published after
+  // that, and requests made then, here or by the peers, count this server and every live peer.
   admit(next) {
     if (this.channel === null) return next(new Error("Invalid namespace")); // what Socket.IO says for an unknown one
-    next();
+    this.readiness.whenReady(next);
+  }
+
+  // The native core confirmed our LISTEN; the INITIAL_HEARTBEAT goes out now and peers answer it.
+  onListening() {
+    this.readiness.listening();
+  }
+
+  // PostgreSQL is unreachable (reported as CONNECTION_LOST): waiting for it would only keep local
+  // clients out. They are served at once, as every server is while the database is down.
+  onDatabaseDown() {
+    this.readiness.done();
+  }
+
+  onMessage(message, offset) {
+    if (message && this.client.presence) this.client.presence.heard(message.uid); // quiet idle
+    const known = this.nodesMap.size;
+    const result = super.onMessage(message, offset);
+    if (this.nodesMap.size > known) this.readiness.peerSeen();
+    return result;
+  }
+
+  // Requests count the peers found so far: a just-started server waits for discovery first.
+  serverCount() {
+    return this.readiness.afterReady(() => super.serverCount());
   }
 
   // As socket.io-adapter's, except that the timer forgetting the request is tracked, unref'd and
@@ -159,17 +213,26 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
   }
 
   fetchSockets(opts) {
+    if (opts.flags && opts.flags.local) return Adapter.prototype.fetchSockets.call(this, opts);
     if (!opts.flags || !opts.flags.timeout) {
       opts = { ...opts, flags: { ...opts.flags, timeout: this.requestsTimeout } };
     }
-    return super.fetchSockets(opts);
+    // socket.io-adapter keeps no way to reject a waiting request: close() needs one.
+    return new Promise((resolve, reject) => {
+      this.pendingFetches.add(reject);
+      super.fetchSockets(opts).then(resolve, reject).finally(() => this.pendingFetches.delete(reject));
+    });
   }
 
   serverSideEmit(packet) {
     const ack = packet[packet.length - 1];
-    const result = super.serverSideEmit(packet);
-    if (typeof ack === "function") this.applyRequestsTimeout(ack);
-    return result;
+    if (typeof ack !== "function") return super.serverSideEmit(packet);
+    // Expects an answer from each peer known when it is sent.
+    return this.readiness.afterReady(() => {
+      const result = super.serverSideEmit(packet);
+      this.applyRequestsTimeout(ack);
+      return result;
+    });
   }
 
   // socket.io-adapter waits a fixed 5 s for serverSideEmit answers: use requestsTimeout instead.
@@ -197,8 +260,27 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
   }
 
   async close() {
+    this.readiness.done();
     for (const timer of this.ackCleanupTimers) clearTimeout(timer);
     this.ackCleanupTimers.clear();
+    this.ackRequests.clear();
+    // Requests still waiting for other servers end now (with what they got), not at their timeout.
+    const closed = () => new Error("the adapter is closed");
+    for (const requests of [this.customRequests, this.requests]) {
+      if (!requests) continue;
+      for (const request of requests.values()) {
+        clearTimeout(request.timeout);
+        if (request.type !== MessageType.SERVER_SIDE_EMIT) continue;
+        try {
+          request.resolve(closed(), request.responses);
+        } catch (err) {
+          this.client.report(err); // the user's acknowledgement callback threw
+        }
+      }
+      requests.clear();
+    }
+    for (const reject of this.pendingFetches) reject(closed());
+    this.pendingFetches.clear();
     super.close(); // publishes ADAPTER_CLOSE, stops the heartbeat
     await this.client.detach(this.channel);
   }

@@ -3,7 +3,8 @@
 // messages to the namespace adapters by channel and turns native reports into Errors.
 const { NativeClient } = require("./native");
 const { codes, toError, redact } = require("./errors");
-const { OutageTracker } = require("./health");
+const { OutageTracker, RESTORED } = require("./health");
+const { Presence } = require("./presence");
 const debug = require("debug")("socket.io-postgres-native");
 
 // Inline notifications arrive as JSON text already validated by the native core; attachments as objects.
@@ -15,7 +16,7 @@ function parseMessage(m) {
 const secretsOf = (getParams) => (getParams.secrets ? getParams.secrets() : []);
 
 // Starts a native client. onMessages(flat) receives [channel, message, channel, message, ...].
-function openNativeClient(getParams, opts, { listen, weak = false, onMessages, report }) {
+function openNativeClient(getParams, opts, { listen, weak = false, onMessages, onListening, report }) {
   const native = new NativeClient({
     uid: opts.uid,
     tableName: opts.tableName,
@@ -26,6 +27,7 @@ function openNativeClient(getParams, opts, { listen, weak = false, onMessages, r
     logTableName: opts.logTableName,
     sessionTableName: opts.sessionTableName,
     statementTimeout: opts.statementTimeout,
+    presenceName: listen ? opts.presenceName : undefined,
     listen,
     weak,
     reconnect: {
@@ -37,6 +39,7 @@ function openNativeClient(getParams, opts, { listen, weak = false, onMessages, r
     },
     getParams,
     onMessages: onMessages || (() => {}),
+    onListening,
     // Every native report and log line passes here: the known passwords are removed from it. The core
     // has counted these reports and applied the rate limit already (counted: true).
     onError: (message, code) => report(toError(message, code, secretsOf(getParams)), true),
@@ -99,9 +102,12 @@ class SharedClient {
     this.restores = 0;
     this.restoresSaturated = false;
     this.routes = new Map(); // channel -> adapter
+    this.listening = new Set(); // channels whose LISTEN the core has confirmed
+    this.linksDown = 0; // connections in an outage
     this.closed = false;
     this.native = null;
     this.outages = new OutageTracker((event, arg) => {
+      if (event === RESTORED && this.presence) this.presence.rejoin();
       for (const adapter of this.routes.values()) {
         try {
           adapter.emit(event, arg);
@@ -110,11 +116,15 @@ class SharedClient {
         }
       }
     });
-    this.native = openNativeClient(getParams, opts, {
+    this.presence = null;
+    const presence = new Presence(this, opts);
+    this.native = openNativeClient(getParams, { ...opts, presenceName: presence.name || undefined }, {
       listen: true,
       onMessages: (flat) => this.onMessages(flat),
+      onListening: (channel) => this.onListening(channel),
       report: (err, counted) => this.report(err, counted),
     });
+    this.presence = presence;
   }
 
   // Every report is counted (stats().errors); past the rate limit of its code it does not reach the
@@ -122,6 +132,13 @@ class SharedClient {
   // counted: the core's own reports, counted and admitted there.
   report(err, counted = false) {
     if (!counted && this.native && !this.native.countError(err.code)) return;
+    // Each connection reports CONNECTION_LOST once per outage, then RECONNECTED.
+    if (err.code === codes.CONNECTION_LOST) {
+      this.linksDown++;
+      for (const adapter of this.routes.values()) adapter.onDatabaseDown();
+    } else if (err.code === codes.RECONNECTED && this.linksDown > 0) {
+      this.linksDown--;
+    }
     if (err && err.code === codes.RECOVERY_UNAVAILABLE) {
       // Once per client, and visible without DEBUG: the user has a table to create.
       console.warn(`socket.io-postgres-native: ${err.message}`);
@@ -149,12 +166,23 @@ class SharedClient {
 
   attach(channel, adapter) {
     this.routes.set(channel, adapter);
-    this.native.listen(channel);
+    if (this.listening.has(channel)) adapter.onListening();
+    else this.native.listen(channel);
+    if (this.linksDown > 0) adapter.onDatabaseDown();
+  }
+
+  onListening(channel) {
+    this.listening.add(channel);
+    const adapter = this.routes.get(channel);
+    if (adapter) adapter.onListening();
   }
 
   // channel: null for a refused namespace (never attached).
   async detach(channel) {
-    if (channel !== null) this.routes.delete(channel);
+    if (channel !== null) {
+      this.routes.delete(channel);
+      this.listening.delete(channel);
+    }
     if (this.routes.size > 0) {
       if (channel !== null) this.native.unlisten(channel);
       return;
@@ -217,6 +245,7 @@ class SharedClient {
   close() {
     if (!this.closePromise) {
       this.closed = true;
+      if (this.presence) this.presence.close();
       this.closePromise = this.native.close(this.opts.closeTimeout);
     }
     return this.closePromise;

@@ -30,7 +30,8 @@ export type PostgresAdapterErrorCode =
   | "IPC_FAILED" // setupPrimary could not forward a message to a worker
   | "BAD_NAMESPACE" // a namespace that cannot be mapped to a channel name
   | "CALLBACK_FAILED" // a callback into JavaScript threw
-  | "NATIVE_FAILED"; // the native core could not complete a call (out of memory or an internal error)
+  | "NATIVE_FAILED" // the native core could not complete a call (out of memory or an internal error)
+  | "READY_TIMEOUT"; // a namespace's LISTEN was not confirmed within readyTimeout; its connections are no longer held (reported once)
 
 /** Every error the package reports to `errorHandler` (or throws with a code); `code` says what happened. */
 export declare class PostgresAdapterError extends Error {
@@ -61,6 +62,8 @@ export interface PostgresAdapterOptions extends Partial<ClusterAdapterOptions> {
   heartbeatInterval?: number;
   /** ms without a heartbeat before a server is considered gone. @default 10000 */
   heartbeatTimeout?: number;
+  /** An idle cluster commits nothing: liveness from pg_stat_activity instead of heartbeat NOTIFYs (README "Quiet idle"). @default true */
+  quietIdle?: boolean;
   /** Timeout (ms) of fetchSockets() and serverSideEmit() with an ack. @default 5000 */
   requestsTimeout?: number;
   /** Called with every error; must not throw (if it does, the error is ignored). @default logs with `debug` */
@@ -79,6 +82,14 @@ export interface PostgresAdapterOptions extends Partial<ClusterAdapterOptions> {
   connectTimeout?: number;
   /** An idle connection is checked with a query this often (ms); 0 disables. @default 15000 */
   healthCheckInterval?: number;
+  /**
+   * A new namespace holds incoming connections and peer-counting requests (fetchSockets, serverSideEmit
+   * with an ack, serverCount) until its LISTEN took effect and its peers answered, at most this long (ms);
+   * past it, they go ahead and READY_TIMEOUT is reported once. 0: never hold. @default 2000
+   */
+  readyTimeout?: number;
+  /** Peers count as found once no new one has shown up for this long (ms). @default 250 */
+  discoveryWindow?: number;
   /**
    * A connection waiting this long (ms) for any answer to a statement or health check is dropped and
    * reconnected (a frozen server or a black-holed network, which TCP may not notice); 0 disables.

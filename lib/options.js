@@ -22,8 +22,11 @@ const DEFAULTS = {
   reconnectMaxDelay: 10000,
   connectTimeout: 10000,
   healthCheckInterval: 15000,
+  readyTimeout: 2000,
+  discoveryWindow: 250,
   responseTimeout: 10000,
   statementTimeout: 5000,
+  quietIdle: true,
 };
 
 function defaultErrorHandler(err) {
@@ -78,12 +81,15 @@ function resolveOptions(opts) {
   check(opts, "requestsTimeout", isInt(1), "a positive integer (ms)");
   check(opts, "errorHandler", (v) => typeof v === "function", "a function");
   check(opts, "createTable", (v) => typeof v === "boolean", "a boolean");
+  check(opts, "quietIdle", (v) => typeof v === "boolean", "a boolean");
   check(opts, "maxPublishQueue", isInt(1), "a positive integer (messages)");
   check(opts, "closeTimeout", isInt(0), "a non-negative integer (ms)");
   check(opts, "reconnectInitialDelay", isInt(1), "a positive integer (ms)");
   check(opts, "reconnectMaxDelay", isInt(1), "a positive integer (ms)");
   check(opts, "connectTimeout", isInt(1), "a positive integer (ms)");
   check(opts, "healthCheckInterval", isInt(0), "a non-negative integer (ms; 0 disables it)");
+  check(opts, "readyTimeout", isInt(0), "a non-negative integer (ms; 0: never hold connections)");
+  check(opts, "discoveryWindow", isInt(0), "a non-negative integer (ms)");
   check(opts, "responseTimeout", isInt(0), "a non-negative integer (ms; 0 disables it)");
   check(opts, "statementTimeout", isInt(0), "a non-negative integer (ms; 0 keeps PostgreSQL's setting)");
   const out = { ...DEFAULTS };

@@ -16,7 +16,9 @@ const {
 
 jest.setTimeout(60000);
 
-const APP_NAME = 'socket.io-postgres-native';
+// Our sessions: the publishing one keeps the plain name, the listening one carries the quiet-idle presence
+// name (socket.io-postgres-native:<cluster>:<uid>).
+const APP_NAME = 'socket.io-postgres-native%';
 const ROLES = ['publishing', 'listening'];
 // A frozen backend is noticed within about healthCheckInterval + responseTimeout.
 const OPTS = { healthCheckInterval: 300, responseTimeout: 1000, createTable: true };
@@ -41,7 +43,7 @@ async function adapterPids() {
   await admin.connect();
   try {
     const { rows } = await admin.query(
-      'SELECT pid FROM pg_catalog.pg_stat_activity WHERE application_name = $1', [APP_NAME]);
+      'SELECT pid FROM pg_catalog.pg_stat_activity WHERE application_name LIKE $1', [APP_NAME]);
     return rows.map((r) => r.pid);
   } finally {
     await admin.end();

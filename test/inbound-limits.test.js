@@ -89,6 +89,32 @@ describe('a re-announced attachment (defect 9.5)', () => {
     }
   });
 
+  test('ids announced by another role before their rows exist do not suppress the real announcements', async () => {
+    const ctx = await startCluster(2);
+    try {
+      const { cluster, errors, channel } = ctx;
+      const [, onB] = await cluster.connectOnEach();
+      // Any role can learn the next ids (they are in every announcement) and announce them first.
+      const { rows } = await raw.query("SELECT pg_catalog.nextval(pg_catalog.pg_get_serial_sequence('socket_io_attachments', 'id')) AS id");
+      const next = Number(rows[0].id) + 1;
+      await raw.query(
+        `SELECT pg_catalog.pg_notify($1, '{"uid":"evil","type":3,"attachmentId":"' || g || '"}') FROM pg_catalog.generate_series($2::bigint, $2::bigint + 50) g`,
+        [channel, next],
+      );
+      await waitFor(() => errors[1].filter((e) => e.code === 'ATTACHMENT_MISSING').length === 51, 20000, () => `51 ATTACHMENT_MISSING, got: ${codesOf(errors[1])}`);
+      const sent = [];
+      for (let k = 0; k < 10; k++) {
+        sent.push(`b${k}`);
+        cluster.servers[0].io.emit('bin', Buffer.from(`b${k}`));
+      }
+      await waitFor(() => eventsOf(onB, 'bin').length >= 10, 20000, () => `the 10 binary broadcasts, got ${eventsOf(onB, 'bin').length}`);
+      await goodMessageArrivesOnce(cluster, 0, onB);
+      expect(eventsOf(onB, 'bin').map(([b]) => Buffer.from(b).toString())).toEqual(sent);
+    } finally {
+      await ctx.cluster.close();
+    }
+  });
+
   test('attachments larger together than one fetch may bring (3 x 30 MB) all arrive once, in order', async () => {
     const ctx = await startCluster(1);
     try {

@@ -5,6 +5,7 @@ const { Pool } = require('pg');
 const WebSocket = require('ws');
 const { Cluster, waitFor } = require('./helpers/cluster');
 const { recoverableClient, cut, reconnectTo } = require('./helpers/recovery');
+const { presenceName } = require('../lib/presence');
 
 const PID = process.pid;
 const DURATION = 60000;
@@ -401,9 +402,10 @@ describe('session written while the database is away', () => {
       await waitFor(() => events(c, 'x').length === 1, 5000, 'a packet');
       gate = new Promise((r) => (open = r));
       const before = cluster.errors[0].length;
+      // The publishing session has the configured name, the listening one its quiet-idle presence name.
       const { rows } = await pool.query(
-        'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1',
-        [app],
+        'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name IN ($1, $2)',
+        [app, presenceName(cluster.adapterOpts.channelPrefix, cluster.servers[0].io.of('/').adapter.uid)],
       );
       expect(rows).toHaveLength(2);
       await waitFor(() => cluster.errors[0].slice(before).filter((e) => e.code === 'CONNECTION_LOST').length === 2, 5000, 'both connections lost');
@@ -423,6 +425,31 @@ describe('session written while the database is away', () => {
       expect(cluster.errors[0].filter((e) => e.code === 'RECOVERY_FAILED')).toEqual([]);
     } finally {
       if (open) open();
+      await stop(cluster);
+    }
+  });
+});
+
+describe('rows read as PostgreSQL sends them', () => {
+  test('a log table created with a 4-byte id (serial): restores replay exactly the missed packets', async () => {
+    const tables = freshTables();
+    await pool.query(`CREATE TABLE ${tables.logTableName} (id serial PRIMARY KEY, uid text NOT NULL, nsp text NOT NULL,
+      rooms text[] NOT NULL, except_rooms text[] NOT NULL, packet bytea NOT NULL, created_at timestamptz NOT NULL DEFAULT now())`);
+    const cluster = await startCluster({ adapterOpts: tables });
+    try {
+      const c = await client(cluster, 0);
+      const [A, B] = cluster.servers.map((s) => s.io);
+      B.emit('x', 1);
+      await waitFor(() => events(c, 'x').length === 1, 5000, 'a packet');
+      await cut(cluster, c, 0, { pool, sessionTable: tables.sessionTableName });
+      B.emit('missed', 1);
+      A.emit('missed', 2);
+      await waitFor(async () => (await pool.query(`SELECT count(*)::int AS n FROM ${tables.logTableName} WHERE id > $1`, [c._lastOffset])).rows[0].n === 2, 5000, 'the log');
+      await reconnectTo(cluster, c, 1);
+      expect(c.recovered).toBe(true);
+      await waitFor(() => events(c, 'missed').length === 2, 5000, 'the missed packets');
+      expect(events(c, 'missed').sort()).toEqual([1, 2]);
+    } finally {
       await stop(cluster);
     }
   });

@@ -154,7 +154,7 @@ describe.each([
       await waitFor(async () => (await count(TABLES.tableName, "created_at OPERATOR(pg_catalog.<) '2001-01-01'::pg_catalog.timestamptz")) === 0, 5000, 'the cleanup');
       // The health check on an idle connection.
       await waitFor(
-        async () => (await db.query("SELECT 1 FROM pg_catalog.pg_stat_activity WHERE datname OPERATOR(pg_catalog.=) $1 AND application_name OPERATOR(pg_catalog.=) 'socket.io-postgres-native' AND query OPERATOR(pg_catalog.=) 'SELECT 1'", [DB])).rowCount > 0,
+        async () => (await db.query("SELECT 1 FROM pg_catalog.pg_stat_activity WHERE datname OPERATOR(pg_catalog.=) $1 AND application_name OPERATOR(pg_catalog.~~) 'socket.io-postgres-native%' AND query OPERATOR(pg_catalog.=) 'SELECT 1'", [DB])).rowCount > 0,
         5000,
         'a health check',
       );

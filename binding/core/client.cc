@@ -39,6 +39,7 @@ Client::Client(uv_loop_t* loop, ClientOptions options, ClientSink& sink)
     hooks.get_params = [this](auto answer) { sink_.get_params(std::move(answer)); };
     hooks.on_ready = [this, l] { on_connection_ready(*l); };
     hooks.on_down = [this, l](const std::string& error, bool was_ready) { on_connection_down(*l, error, was_ready); };
+    hooks.on_idle = [this] { maybe_finish_close(); };
     hooks.has_work = [this, l] { return l == publish_link_.get() && publisher_ && !publisher_->drained(); };
     link->conn = std::make_unique<PgConnection>(loop_, role, options_.reconnect, std::move(hooks));
     return link;
@@ -50,9 +51,7 @@ Client::Client(uv_loop_t* loop, ClientOptions options, ClientSink& sink)
   ph.can_send = [this](const std::string& channel) {
     return !listener_ || !listener_->awaiting_first_listen(channel);
   };
-  ph.on_drained = [this] {
-    if (closing_ && !closed_) finish_close();
-  };
+  ph.on_drained = [this] { maybe_finish_close(); };
   ph.release_own = [this] {
     if (listener_) listener_->release_own();
   };
@@ -71,6 +70,12 @@ Client::Client(uv_loop_t* loop, ClientOptions options, ClientSink& sink)
     lh.on_listening = [this](const std::string& channel) {
       stats_.note("LISTEN " + channel);
       publisher_->pump();
+      // Told once our first messages on it can go out too: the INITIAL_HEARTBEAT the peers answer.
+      if (publish_link_->conn->ready()) {
+        sink_.listening(channel);
+      } else {
+        listening_pending_.push_back(channel);
+      }
     };
     lh.own_backend_pid = [this] { return publish_link_->conn->backend_pid(); };
     lh.now = [this] { return static_cast<uint64_t>(uv_now(loop_)); };
@@ -136,6 +141,8 @@ void Client::on_connection_ready(Link& link) {
     for (Query& q : publisher_->setup_queries()) setup.push_back(std::move(q));
   } else if (listener_) {
     listener_->set_table(table);
+    // Before the LISTENs: a peer that hears us is sure to see our presence.
+    if (!options_.presence_name.empty()) setup.push_back(presence_name_query());
     for (Query& q : listener_->setup_queries()) setup.push_back(std::move(q));
   }
   if (link.outage_reported) {
@@ -154,6 +161,13 @@ void Client::on_connection_ready(Link& link) {
   if (&link == listen_link_.get() && listener_) listener_->on_ready();
   if (&session_conn() == &conn) flush_sessions();
   publisher_->pump();
+  if (&link == publish_link_.get() && listener_) {
+    std::vector<std::string> pending;
+    pending.swap(listening_pending_);
+    for (const std::string& channel : pending) {
+      if (listener_->listening(channel)) sink_.listening(channel);
+    }
+  }
 }
 
 void Client::on_connection_down(Link& link, const std::string& error, bool was_ready) {
@@ -173,7 +187,7 @@ void Client::on_connection_down(Link& link, const std::string& error, bool was_r
   } else if (listener_) {
     listener_->on_down();
   }
-  if (closing_ && !closed_ && &link == publish_link_.get()) finish_close();
+  if (closing_ && !closed_ && (&link == publish_link_.get() || flushed())) finish_close();
 }
 
 void Client::enable_recovery(uint32_t max_disconnection_ms) {
@@ -276,6 +290,47 @@ void Client::restore_session(const std::string& pid, const std::string& nsp, con
                                     if (found && listener_) session.baseline = listener_->baseline();
                                     done(found, std::move(session), error);
                                   }));
+}
+
+Query Client::presence_name_query() const {
+  Query q;
+  q.sql = "SELECT pg_catalog.set_config('application_name', $1, false)";
+  q.params = {options_.presence_name};
+  q.per_connection = true;  // rerun by the next connect's setup
+  return q;
+}
+
+void Client::set_presence_name(const std::string& name) {
+  if (closed_ || !listen_link_ || name.empty() || name == options_.presence_name) return;
+  options_.presence_name = name;
+  if (listen_link_->conn->ready()) listen_link_->conn->enqueue(presence_name_query());
+}
+
+void Client::presence(const std::string& pattern,
+                      std::function<void(bool, std::vector<std::pair<std::string, std::string>>, const std::string&)> done) {
+  if (closed_ || closing_ || !listen_link_ || !listen_link_->conn->ready()) return done(false, {}, "not connected");
+  Query q;
+  // A plain SELECT takes no transaction id: nothing is written, nothing committed.
+  q.sql =
+      "SELECT application_name, pg_catalog.date_part('epoch'::pg_catalog.text, "
+      "pg_catalog.timestamptz_mi(pg_catalog.statement_timestamp(), state_change))::pg_catalog.text "
+      "FROM pg_catalog.pg_stat_activity "
+      "WHERE datname OPERATOR(pg_catalog.=) pg_catalog.current_database() "
+      "AND application_name OPERATOR(pg_catalog.~~) $1::pg_catalog.text LIMIT " +
+      std::to_string(kMaxPresenceRows);
+  q.params = {pattern};
+  q.done = [done = std::move(done)](PGresult* res, const std::string& error) {
+    if (!error.empty() || res == nullptr || PQnfields(res) != 2) return done(false, {}, error.empty() ? "no result" : error);
+    std::vector<std::pair<std::string, std::string>> rows;
+    const int n = std::min(PQntuples(res), kMaxPresenceRows);
+    rows.reserve(static_cast<size_t>(n));
+    for (int i = 0; i < n; ++i) {
+      rows.emplace_back(std::string(PQgetvalue(res, i, 0), static_cast<size_t>(PQgetlength(res, i, 0))),
+                        PQgetisnull(res, i, 1) ? std::string() : std::string(PQgetvalue(res, i, 1)));
+    }
+    done(true, std::move(rows), "");
+  };
+  listen_link_->conn->enqueue(std::move(q));
 }
 
 std::string Client::publish(const std::string& channel, const Value& message, bool has_binary) {
@@ -385,26 +440,34 @@ void Client::close(uint32_t flush_timeout_ms, std::function<void()> done) {
     if (done) done();
     return;
   }
+  if (done) close_waiters_.push_back(std::move(done));
+  if (closing_) return;  // a close() is already flushing: this one ends with it
   report_summaries(true);
-  close_done_ = std::move(done);
   closing_ = true;
   cleanup_timer_.stop();
-  if (publish_link_->conn->ready() && !publisher_->drained() && flush_timeout_ms > 0) {
-    flush_timer_.start(loop_, this, flush_timeout_ms, 0, /*keep_alive=*/true);
-    return;  // finish_close runs once drained, on the deadline, or if the connection drops
+  if (!flushed() && flush_timeout_ms > 0 &&
+      flush_timer_.start(loop_, this, flush_timeout_ms, 0, /*keep_alive=*/true)) {
+    return;  // finish_close runs once flushed, on the deadline, or if the publishing connection drops
   }
   finish_close();
 }
 
-void Client::on_flush_deadline() {
-  if (!closed_) {
-    report("closing with " + std::to_string(publisher_->size()) + " messages not yet published",
-                 codes::PUBLISH_FAILED);
-    finish_close();
-  }
+// Nothing left that a live connection could still do for someone: queued messages, and the statements
+// run for callers (a session persisted or restored while the sockets were disconnected by io.close()).
+bool Client::flushed() const {
+  if (publish_link_->conn->ready() && (!publisher_->drained() || !publish_link_->conn->idle())) return false;
+  return !listen_link_ || !listen_link_->conn->ready() || listen_link_->conn->idle();
 }
 
-void Client::finish_close() {
+void Client::maybe_finish_close() {
+  if (closing_ && !closed_ && flushed()) finish_close();
+}
+
+void Client::on_flush_deadline() {
+  if (!closed_) finish_close(/*report_unsent=*/true);
+}
+
+void Client::finish_close(bool report_unsent) {
   closed_ = true;
   closing_ = true;
   cleanup_timer_.stop();
@@ -415,13 +478,19 @@ void Client::finish_close() {
     if (p.done) p.done("the adapter is closed");
   }
   pending_sessions_.clear();
+  // Every callback settles, in order: the messages never sent, the statements queued or in
+  // flight (by their connections), then own logged broadcasts waiting for their turn in the stream.
+  publisher_->abandon("the adapter is closed", report_unsent);
   if (listen_link_) listen_link_->conn->close();
   publish_link_->conn->close();
-  if (auto done = std::move(close_done_)) done();
+  if (listener_) listener_->abandon();
+  std::vector<std::function<void()>> waiters = std::move(close_waiters_);
+  close_waiters_.clear();
+  for (auto& done : waiters) done();
 }
 
 void Client::close_now() {
-  close_done_ = nullptr;
+  close_waiters_.clear();      // the environment is going away: nobody is left to tell
   pending_sessions_.clear();  // torn down without JavaScript: no callback may run
   if (!closed_) finish_close();
 }

@@ -30,6 +30,7 @@ struct ClientOptions {
   std::string log_table = "socket_io_log";             // connection state recovery
   std::string session_table = "socket_io_sessions";
   uint32_t statement_timeout_ms = 5000;  // on every session of ours (0: PostgreSQL's setting)
+  std::string presence_name;  // application_name of the listening session (quiet idle); empty: left as connected
   ReconnectPolicy reconnect;
 };
 
@@ -41,6 +42,9 @@ class ClientSink {
   virtual void deliver(std::vector<Inbound>& batch) = 0;
   virtual void report(const std::string& message, const char* code) = 0;
   virtual void log(const std::string& /*line*/) {}
+  // The first LISTEN on `channel` took effect and the publishing connection is up: every later
+  // notification on it will be delivered, and our first messages on it go out.
+  virtual void listening(const std::string& channel) { (void)channel; }
 };
 
 class Client {
@@ -55,7 +59,8 @@ class Client {
   void unlisten(const std::string& channel);
   // Encodes and queues a message. Returns an empty string, or why it was dropped.
   std::string publish(const std::string& channel, const Value& message, bool has_binary);
-  // Sends what is queued (up to flush_timeout_ms), then closes every connection and calls done.
+  // Sends what is queued and lets the statements run for callers finish (up to flush_timeout_ms), then
+  // closes every connection, settles every pending callback, and calls done (every caller's, once).
   void close(uint32_t flush_timeout_ms, std::function<void()> done);
 
   // Connection state recovery (see recovery.h, and README.md for the argument).
@@ -74,6 +79,15 @@ class Client {
   void restore_session(const std::string& pid, const std::string& nsp, const std::string& offset,
                        std::function<void(bool found, RestoredSession session, const std::string& error)> done);
   static constexpr size_t kMaxRestores = 16;
+
+  // Quiet idle (see README): the listening session's application_name, set now and at every connect.
+  void set_presence_name(const std::string& name);
+  // The sessions of this database whose application_name is LIKE `pattern`, read-only (no XID): for
+  // each, its name and the seconds since its last state change as text (empty when not visible to
+  // our role). ok=false: not connected, or the query failed (error says why). At most kMaxPresenceRows.
+  void presence(const std::string& pattern,
+                std::function<void(bool ok, std::vector<std::pair<std::string, std::string>> rows, const std::string& error)> done);
+  static constexpr int kMaxPresenceRows = 1000;
   static constexpr size_t kMaxPendingSessions = 10000;
   void close_now();
   bool closed() const { return closed_; }
@@ -94,6 +108,7 @@ class Client {
  private:
   struct Link;  // one connection and its outage bookkeeping
   void on_connection_ready(Link& link);
+  Query presence_name_query() const;
   void on_connection_down(Link& link, const std::string& error, bool was_ready);
   bool quote_table(PGconn* conn, std::string& out);
   bool quote(PGconn* conn, const std::string& name, std::string& out);
@@ -112,7 +127,10 @@ class Client {
   void on_report_tick();
   void report_summaries(bool all);
   void on_flush_deadline();
-  void finish_close();
+  bool flushed() const;
+  void maybe_finish_close();
+  // report_unsent: the flush deadline passed with messages still queued on a live connection.
+  void finish_close(bool report_unsent = false);
 
   uv_loop_t* loop_;
   ClientOptions options_;
@@ -133,7 +151,8 @@ class Client {
   size_t restores_ = 0;
   bool closing_ = false;
   bool closed_ = false;
-  std::function<void()> close_done_;
+  std::vector<std::function<void()>> close_waiters_;  // every close() call, settled together
+  std::vector<std::string> listening_pending_;  // LISTEN confirmed, publishing connection not up yet
 };
 
 }  // namespace pgadapter

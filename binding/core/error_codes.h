@@ -25,7 +25,8 @@
   X(IPC_FAILED, "setupPrimary could not forward a message to a worker")                                            \
   X(BAD_NAMESPACE, "a namespace that cannot be mapped to a channel name")                                          \
   X(CALLBACK_FAILED, "a callback into JavaScript threw")                                                           \
-  X(NATIVE_FAILED, "the native core could not complete a call (out of memory or an internal error)")
+  X(NATIVE_FAILED, "the native core could not complete a call (out of memory or an internal error)")               \
+  X(READY_TIMEOUT, "a namespace's LISTEN was not confirmed within readyTimeout; its connections are no longer held (reported once)")
 
 namespace pgadapter::codes {
 

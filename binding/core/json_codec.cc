@@ -622,8 +622,18 @@ void append_json_string(std::string_view s, std::string& out) {
       if (i + 2 >= n || bytes[i + 1] < 0xA0 || bytes[i + 1] > 0xBF || (bytes[i + 2] & 0xC0) != 0x80)
         continue;
       out.append(s.data() + run, i - run);
-      append_u_escape(0xD000u | (bytes[i + 1] & 0x3Fu) << 6 | (bytes[i + 2] & 0x3Fu), out);
-      i += 2;
+      const unsigned cp = 0xD000u | (bytes[i + 1] & 0x3Fu) << 6 | (bytes[i + 2] & 0x3Fu);
+      // A high surrogate followed by a low one is one character: written as such, so that reading the
+      // output back (where the two escapes combine) gives the same text again.
+      if (cp < 0xDC00 && i + 5 < n && bytes[i + 3] == 0xED && bytes[i + 4] >= 0xB0 && bytes[i + 4] <= 0xBF &&
+          (bytes[i + 5] & 0xC0) == 0x80) {
+        const unsigned low = 0xD000u | (bytes[i + 4] & 0x3Fu) << 6 | (bytes[i + 5] & 0x3Fu);
+        append_utf8(0x10000u + ((cp - 0xD800u) << 10) + (low - 0xDC00u), out);
+        i += 5;
+      } else {
+        append_u_escape(cp, out);
+        i += 2;
+      }
       run = i + 1;
       continue;
     }

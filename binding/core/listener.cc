@@ -59,12 +59,12 @@ Query Listener::listen_query(const std::string& channel, bool listen) {
   q.sql = std::string(listen ? "LISTEN " : "UNLISTEN ") + quoted;
   q.per_connection = true;
   if (listen) {
-    q.done = [this, channel](PGresult*, const std::string& err) {
-      if (!err.empty()) {
-        // A lost connection is reported by the client; here only a refused LISTEN.
-        if (err.rfind("connection lost", 0) != 0) report("LISTEN " + channel + " failed: " + err, codes::LISTEN_FAILED);
-        return;
-      }
+    q.done = [this, channel](PGresult* res, const std::string& err) {
+      // No result: the connection was lost (reported by the client) or closed; a new session LISTENs again.
+      if (res == nullptr && !err.empty()) return;
+      if (!err.empty()) report("LISTEN " + channel + " failed: " + err, codes::LISTEN_FAILED);
+      // Confirmed or refused, the first answer is in: what is published on this channel (and what is
+      // queued behind it) stops waiting.
       auto it = channels_.find(channel);
       if (it != channels_.end() && !it->second) {
         it->second = true;
@@ -223,11 +223,9 @@ void Listener::accept(Notification& note) {
       return report("ignored a notification on " + e.channel + " with an invalid attachmentId: " + clip(note.payload),
                     codes::BAD_NOTIFICATION);
     }
-    if (!first_announcement(e.attachment_id)) {
-      return report("ignored attachment " + std::to_string(e.attachment_id) + " on " + e.channel +
-                        ": announced again (each attachment is announced once)",
-                    codes::BAD_NOTIFICATION);
-    }
+    // Only an id already delivered is refused here: an id announced before its row exists (any role can
+    // guess the next ones) must not shadow the real announcement, which then comes after the commit.
+    if (delivered_ids_.count(e.attachment_id) != 0) return report_announced_again(e);
     e.state = State::Pending;
   } else {
     e.json = std::move(note.payload);
@@ -244,12 +242,18 @@ bool Listener::inbound_full() const {
   return inbound_.size() >= kMaxInboundMessages / div || inbound_bytes_ >= kMaxInboundBytes / div;
 }
 
-bool Listener::first_announcement(int64_t attachment_id) {
-  if (!seen_ids_.insert(attachment_id).second) return false;
-  seen_order_.push_back(attachment_id);
-  if (seen_order_.size() > kRememberedIds) {
-    seen_ids_.erase(seen_order_.front());
-    seen_order_.pop_front();
+void Listener::report_announced_again(const Entry& e) {
+  report("ignored attachment " + std::to_string(e.attachment_id) + " on " + e.channel +
+             ": announced again (each attachment is announced once)",
+         codes::BAD_NOTIFICATION);
+}
+
+bool Listener::first_delivery(int64_t attachment_id) {
+  if (!delivered_ids_.insert(attachment_id).second) return false;
+  delivered_order_.push_back(attachment_id);
+  if (delivered_order_.size() > kRememberedIds) {
+    delivered_ids_.erase(delivered_order_.front());
+    delivered_order_.pop_front();
   }
   return true;
 }
@@ -316,6 +320,21 @@ void Listener::own_logged(int64_t offset, std::function<void()> deliver_fn) {
   }
   if (!synced_ || !conn_.ready() || offset <= baseline_) return insert_own(offset, std::move(deliver_fn));
   own_results_[offset] = OwnResult{std::move(deliver_fn), hooks_.now ? hooks_.now() : 0};
+}
+
+void Listener::abandon() {
+  // Committed broadcasts whose notification will not come by any more: their offset is final.
+  std::vector<std::function<void()>> pending;
+  for (Entry& e : inbound_) {
+    if (e.own_deliver) pending.push_back(std::move(e.own_deliver));
+  }
+  inbound_.clear();
+  inbound_bytes_ = 0;
+  for (auto& [offset, own] : own_results_) pending.push_back(std::move(own.deliver));
+  own_results_.clear();
+  for (auto& fn : pending) {
+    if (fn) fn();
+  }
 }
 
 void Listener::release_own() {
@@ -444,10 +463,11 @@ void Listener::verify() {
 void Listener::fetch() {
   if (fetching_ || !conn_.ready()) return;
   std::vector<std::string> ids;
+  std::unordered_set<int64_t> asked;  // an id announced several times is asked for once
   for (Entry& e : inbound_) {
     if (e.state != State::Pending) continue;
     e.state = State::Fetching;
-    ids.push_back(std::to_string(e.attachment_id));
+    if (asked.insert(e.attachment_id).second) ids.push_back(std::to_string(e.attachment_id));
     if (ids.size() >= kMaxFetchBatch) break;
   }
   if (ids.empty()) return;
@@ -500,6 +520,11 @@ void Listener::on_fetched(PGresult* res, const std::string& error) {
     if (it == rows.end() || PQgetisnull(res, it->second, 1)) {
       report("attachment " + id + " on " + e.channel + " not found (deleted by the cleanup, or never committed)",
              codes::ATTACHMENT_MISSING);
+      continue;
+    }
+    // The first announcement in stream order gets the row; the others were announced again.
+    if (!first_delivery(e.attachment_id)) {
+      report_announced_again(e);
       continue;
     }
     std::string_view bytes(PQgetvalue(res, it->second, 1), static_cast<size_t>(PQgetlength(res, it->second, 1)));

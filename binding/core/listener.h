@@ -2,7 +2,8 @@
 // it skips our own messages, fetches attachment rows in batches, decodes them, reports and
 // skips anything malformed, and hands each ready run of messages over in one batch.
 // Anyone may NOTIFY on our channels, so what waits here is bounded (messages and bytes, reported
-// and dropped past the bound) and an attachment id announced again is reported, not fetched again.
+// and dropped past the bound) and an attachment id announced again after its row was handed over is
+// reported, not fetched again.
 #pragma once
 
 #include <algorithm>
@@ -68,6 +69,8 @@ class Listener {
   void release_own();
   void on_down();  // the listening connection was lost
   void expire(uint64_t now_ms);  // called periodically: ends waits past kOwnWaitMs
+  // Closing: settles every own logged broadcast still waiting for its turn in the stream.
+  void abandon();
   // Runs `q` on the listening connection, in stream order with the notifications.
   void run(Query q) { conn_.enqueue(std::move(q)); }
 
@@ -102,7 +105,8 @@ class Listener {
   void insert_own(int64_t offset, std::function<void()> deliver);
   void verify();
   bool inbound_full() const;
-  bool first_announcement(int64_t attachment_id);
+  bool first_delivery(int64_t attachment_id);  // false: this id was handed over already
+  void report_announced_again(const Entry& e);
   void fetch();
   void on_fetched(PGresult* res, const std::string& error);
   void deliver();
@@ -115,12 +119,12 @@ class Listener {
   std::string uid_;
   Hooks hooks_;
   std::string table_;
-  std::map<std::string, bool> channels_;  // channel -> LISTEN confirmed at least once
+  std::map<std::string, bool> channels_;  // channel -> its first LISTEN was answered (confirmed or refused)
   std::deque<Entry> inbound_;
   size_t inbound_bytes_ = 0;
   size_t overflow_dropped_ = 0;  // notifications dropped since the queue was last below its bounds
-  std::unordered_set<int64_t> seen_ids_;  // the latest attachment ids announced, oldest first in seen_order_
-  std::deque<int64_t> seen_order_;
+  std::unordered_set<int64_t> delivered_ids_;  // the latest attachment ids fetched and handed over, oldest first
+  std::deque<int64_t> delivered_order_;
   bool fetching_ = false;
   Recovery* recovery_ = nullptr;  // null while recovery is off
   bool verifying_ = false;

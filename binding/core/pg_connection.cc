@@ -368,8 +368,17 @@ void PgConnection::close() {
   poll_.reset();
   conn_.reset();
   result_.reset();
-  in_flight_.reset();
+  // Taken out first: a callback may enqueue (ignored now) or run JavaScript that closes again.
+  std::deque<Query> dropped = std::move(queue_);
   queue_.clear();
+  if (in_flight_) dropped.push_front(std::move(*in_flight_));
+  in_flight_.reset();
+  std::weak_ptr<bool> alive = alive_;
+  for (Query& q : dropped) {
+    if (q.per_connection || !q.done) continue;
+    q.done(nullptr, "the adapter is closed");
+    if (alive.expired()) return;
+  }
 }
 
 std::string PgConnection::conn_error() const {

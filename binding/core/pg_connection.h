@@ -83,7 +83,9 @@ class PgConnection {
   }
   void enqueue(Query q);
   void enqueue_front(std::vector<Query> setup);  // runs these first, in order
-  void close();  // immediate; queued commands are dropped without callbacks
+  // Immediate. Commands queued or in flight are settled with an error (null result), but for the
+  // per-connection ones (setup, health checks, maintenance): nobody waits for those.
+  void close();
   // Weak mode: re-evaluates whether this connection keeps the loop alive.
   void update_keepalive();
 

@@ -26,7 +26,7 @@ Publisher::Publisher(PgConnection& conn, size_t max_queue, Hooks hooks)
     : conn_(conn), max_queue_(max_queue), hooks_(std::move(hooks)) {}
 
 bool Publisher::push(OutMessage message) {
-  if (queue_.size() >= max_queue_) return false;
+  if (abandoned_ || queue_.size() >= max_queue_) return false;
   queue_.push_back(std::move(message));
   pump();
   return true;
@@ -47,7 +47,7 @@ std::vector<Query> Publisher::setup_queries() const {
 }
 
 void Publisher::pump() {
-  if (busy_ || queue_.empty() || !conn_.ready()) return;
+  if (abandoned_ || busy_ || queue_.empty() || !conn_.ready()) return;
   if (hooks_.can_send && !hooks_.can_send(queue_.front().channel)) return;
   if (queue_.front().log && (recovery_ == nullptr || !recovery_->usable())) {
     unlog(0, queue_.size());
@@ -110,6 +110,10 @@ void Publisher::send_logged() {
 
 void Publisher::on_logged(size_t count, PGresult* res, const std::string& error) {
   logged_in_flight_ = 0;
+  if (abandoned_) {  // closing: abandon() settled these messages
+    busy_ = false;
+    return;
+  }
   size_t rest = 0;  // of the current piece (see finish), not taken by this statement
   if (!pieces_.empty()) {
     rest = pieces_.front() > count ? pieces_.front() - count : 0;
@@ -223,8 +227,24 @@ size_t Publisher::batch_limit() const {
   return pieces_.empty() ? kMaxBatchMessages : std::min(kMaxBatchMessages, pieces_.front());
 }
 
+void Publisher::abandon(const std::string& why, bool report) {
+  if (abandoned_) return;
+  abandoned_ = true;
+  pieces_.clear();
+  std::deque<OutMessage> left = std::move(queue_);
+  queue_.clear();
+  if (report && !left.empty() && hooks_.report) {
+    hooks_.report("closing with " + std::to_string(left.size()) + " messages not yet published", codes::PUBLISH_FAILED);
+  }
+  for (OutMessage& m : left) {
+    // Logged messages in flight stay queued until their result: settled here, on_logged then skips them.
+    if (m.log && m.log->done) m.log->done("", why);
+  }
+}
+
 void Publisher::finish(size_t count, bool lost, const std::string& error) {
   busy_ = false;
+  if (abandoned_) return;  // closing: already reported by abandon()
   size_t rest = 0;  // of the current piece, not taken by this statement
   if (!pieces_.empty()) {
     rest = pieces_.front() > count ? pieces_.front() - count : 0;
@@ -239,7 +259,7 @@ void Publisher::finish(size_t count, bool lost, const std::string& error) {
   } else {
     if (rest > 0) pieces_.push_front(rest);
     const std::string what = count == 1 && !queue_.empty()
-                                 ? "a message on channel \"" + queue_.front().channel + "\""
+                                 ? "1 message on channel \"" + queue_.front().channel + "\""
                                  : std::to_string(count) + " messages";
     if (stats_) stats_->on_batch_done(queue_, count, error.empty(), uv_hrtime());
     for (size_t i = 0; i < count && !queue_.empty(); ++i) queue_.pop_front();

@@ -42,6 +42,9 @@ class Publisher {
   void pump();
   bool drained() const { return queue_.empty() && !busy_; }
   size_t size() const { return queue_.size(); }
+  // Closing: what is still queued will not be sent. Rejects the waiting logged broadcasts (the statement
+  // in flight is settled by its connection) and, with `report`, says how many messages (PUBLISH_FAILED).
+  void abandon(const std::string& why, bool report);
   size_t in_flight() const { return busy_ ? in_flight_ : 0; }  // of size(), those in the statement being run
   void set_stats(Stats* stats) { stats_ = stats; }
 
@@ -66,6 +69,7 @@ class Publisher {
   // take, in order (the halves of the refused batch, halved again when one is refused too).
   std::deque<size_t> pieces_;
   bool busy_ = false;
+  bool abandoned_ = false;
   size_t logged_in_flight_ = 0;  // messages of the logged statement in flight
   size_t in_flight_ = 0;
   Stats* stats_ = nullptr;

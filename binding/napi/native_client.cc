@@ -77,6 +77,8 @@ void NativeClient::Init(Napi::Env env, Napi::Object exports) {
                                         InstanceMethod<&NativeClient::Guarded<&NativeClient::RestoreSession, codes::RECOVERY_FAILED>>("restoreSession"),
                                         InstanceMethod<&NativeClient::Guarded<&NativeClient::Stats, codes::NATIVE_FAILED>>("stats"),
                                         InstanceMethod<&NativeClient::Guarded<&NativeClient::CountError, codes::NATIVE_FAILED>>("countError"),
+                                        InstanceMethod<&NativeClient::Guarded<&NativeClient::SetPresenceName, codes::NATIVE_FAILED>>("setPresenceName"),
+                                        InstanceMethod<&NativeClient::Guarded<&NativeClient::Presence, codes::NATIVE_FAILED>>("presence"),
                                     });
   exports.Set("NativeClient", ctor);
 }
@@ -84,7 +86,8 @@ void NativeClient::Init(Napi::Env env, Napi::Object exports) {
 // new NativeClient({ uid, tableName, payloadThreshold, cleanupInterval, maxQueue, createTable, listen,
 //                    reconnect: {initialDelay, maxDelay, connectTimeout, healthCheckInterval, responseTimeout},
 //                    getParams(done), onMessages(flatChannelMessagePairs), onError(message, code),
-//                    onLog(line) (optional: lifecycle lines, only when given) })
+//                    onLog(line) (optional: lifecycle lines, only when given),
+//                    onListening(channel) (optional: the first LISTEN on channel took effect) })
 NativeClient::NativeClient(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeClient>(info) {
   try {
     Construct(info);
@@ -112,6 +115,7 @@ void NativeClient::Construct(const Napi::CallbackInfo& info) {
   options.log_table = get_string(o, "logTableName", options.log_table);
   options.session_table = get_string(o, "sessionTableName", options.session_table);
   options.statement_timeout_ms = get_uint(o, "statementTimeout", options.statement_timeout_ms);
+  options.presence_name = get_string(o, "presenceName", "");
   if (o.Get("reconnect").IsObject()) {
     Napi::Object r = o.Get("reconnect").As<Napi::Object>();
     options.reconnect.initial_delay_ms = get_uint(r, "initialDelay", options.reconnect.initial_delay_ms);
@@ -127,6 +131,7 @@ void NativeClient::Construct(const Napi::CallbackInfo& info) {
     on_log_ = Napi::Persistent(o.Get("onLog").As<Napi::Function>());
     options.log = true;
   }
+  if (o.Get("onListening").IsFunction()) on_listening_ = Napi::Persistent(o.Get("onListening").As<Napi::Function>());
   async_context_ = std::make_unique<Napi::AsyncContext>(env, "PostgresAdapterClient", Value());
 
   uv_loop_t* loop = nullptr;
@@ -140,12 +145,14 @@ void NativeClient::Construct(const Napi::CallbackInfo& info) {
 
 NativeClient::~NativeClient() {
   if (cleanup_hook_) napi_remove_env_cleanup_hook(Env(), &NativeClient::OnEnvCleanup, this);
+  js_gone_ = true;  // a finalizer may not call JavaScript: what close_now settles is dropped
   client_.reset();
 }
 
 void NativeClient::OnEnvCleanup(void* arg) {
   auto* self = static_cast<NativeClient*>(arg);
   self->cleanup_hook_ = false;
+  self->js_gone_ = true;
   if (self->client_) self->client_->close_now();
 }
 
@@ -185,9 +192,12 @@ Napi::Value NativeClient::Close(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const uint32_t timeout = info[0].IsNumber() ? info[0].As<Napi::Number>().Uint32Value() : 2000;
   auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
+  ++closes_pending_;  // every close() call gets its promise settled (Emitter.of() siblings share a client)
   client_->close(timeout, [this, deferred] {
     // May run from a libuv callback (Settle opens the callback scope and lets nothing escape).
+    if (js_gone_) return;
     Settle(deferred, codes::NATIVE_FAILED, [&](Napi::Env e) { deferred->Resolve(e.Undefined()); });
+    if (--closes_pending_ > 0) return;
     try {
       Released();
     } catch (...) {
@@ -199,6 +209,7 @@ Napi::Value NativeClient::Close(const Napi::CallbackInfo& info) {
 
 void NativeClient::Settle(const std::shared_ptr<Napi::Promise::Deferred>& deferred, const char* code,
                           const std::function<void(Napi::Env)>& fn) {
+  if (js_gone_) return;  // environment teardown or finalizer: no JavaScript any more
   try {
     Napi::Env env = Env();
     Napi::HandleScope scope(env);
@@ -270,6 +281,32 @@ Napi::Value NativeClient::PersistSession(const Napi::CallbackInfo& info) {
 }
 
 // restoreSession(pid, nsp, offset) -> Promise<null | { snapshotMax, baseline, sid, rooms, data, packets }>
+Napi::Value NativeClient::SetPresenceName(const Napi::CallbackInfo& info) {
+  client_->set_presence_name(info[0].ToString().Utf8Value());
+  return info.Env().Undefined();
+}
+
+// presence(pattern): a promise of [name, secondsSinceStateChange (string, or null when hidden), ...];
+// rejected when not connected or the query failed.
+Napi::Value NativeClient::Presence(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
+  client_->presence(info[0].ToString().Utf8Value(),
+                    [this, deferred](bool ok, std::vector<std::pair<std::string, std::string>> rows, const std::string& error) {
+                      Settle(deferred, codes::NATIVE_FAILED, [&](Napi::Env e) {
+                        if (!ok) return deferred->Reject(coded_error(e, "cannot read the peers' presence: " + error, codes::NATIVE_FAILED).Value());
+                        Napi::Array out = Napi::Array::New(e, rows.size() * 2);
+                        uint32_t k = 0;
+                        for (const auto& [name, age] : rows) {
+                          out.Set(k++, Napi::String::New(e, name));
+                          out.Set(k++, age.empty() ? e.Null() : Napi::String::New(e, age));
+                        }
+                        deferred->Resolve(out);
+                      });
+                    });
+  return deferred->Promise();
+}
+
 Napi::Value NativeClient::RestoreSession(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
@@ -311,6 +348,7 @@ void NativeClient::Released() {
   on_messages_.Reset();
   on_error_.Reset();
   on_log_.Reset();
+  on_listening_.Reset();
   if (referenced_) {
     referenced_ = false;
     Unref();
@@ -318,7 +356,7 @@ void NativeClient::Released() {
 }
 
 void NativeClient::CallJs(const Napi::FunctionReference& fn, const std::initializer_list<napi_value>& args) {
-  if (!async_context_ || fn.IsEmpty()) return;  // closed
+  if (js_gone_ || !async_context_ || fn.IsEmpty()) return;  // closed
   Napi::Env env = Env();
   try {
     fn.MakeCallback(Value(), args, *async_context_);
@@ -426,6 +464,17 @@ void NativeClient::report(const std::string& message, const char* code) {
     CallJs(on_error_, {Napi::String::New(env, message), Napi::String::New(env, code)});
   } catch (...) {
     // Nothing left to report with; the loop must go on.
+  }
+}
+
+void NativeClient::listening(const std::string& channel) {
+  if (on_listening_.IsEmpty()) return;
+  try {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    CallJs(on_listening_, {Napi::String::New(env, channel)});
+  } catch (...) {
+    // Runs inside a libuv callback: nothing may escape. The adapter's readiness bound covers it.
   }
 }
 

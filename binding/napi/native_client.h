@@ -21,6 +21,7 @@ class NativeClient : public Napi::ObjectWrap<NativeClient>, public ClientSink {
   void deliver(std::vector<Inbound>& batch) override;
   void report(const std::string& message, const char* code) override;
   void log(const std::string& line) override;
+  void listening(const std::string& channel) override;
 
  private:
   Napi::Value Start(const Napi::CallbackInfo& info);
@@ -34,6 +35,8 @@ class NativeClient : public Napi::ObjectWrap<NativeClient>, public ClientSink {
   Napi::Value RestoreSession(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value CountError(const Napi::CallbackInfo& info);
+  Napi::Value SetPresenceName(const Napi::CallbackInfo& info);
+  Napi::Value Presence(const Napi::CallbackInfo& info);
   // Every method runs through Guarded: an exception other than Napi::Error (std::bad_alloc, ...)
   // would abort the process when it reaches Node; it becomes a JS Error with `Code` instead.
   template <Napi::Value (NativeClient::*Method)(const Napi::CallbackInfo&), const char* Code>
@@ -53,9 +56,12 @@ class NativeClient : public Napi::ObjectWrap<NativeClient>, public ClientSink {
   Napi::FunctionReference on_messages_;
   Napi::FunctionReference on_error_;
   Napi::FunctionReference on_log_;
+  Napi::FunctionReference on_listening_;  // optional
   std::unique_ptr<Napi::AsyncContext> async_context_;
   bool referenced_ = false;
   bool cleanup_hook_ = false;
+  bool js_gone_ = false;     // environment teardown or finalizer: no call into JavaScript any more
+  int closes_pending_ = 0;   // close() promises not yet resolved
 };
 
 }  // namespace pgadapter::napi

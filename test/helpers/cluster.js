@@ -129,10 +129,11 @@ class Cluster {
     return waitForClusterReady(this.servers, { namespaces: this.namespaces });
   }
 
-  // Starts one more server. Does not wait for the cluster to discover it.
-  async addServer(adapterOpts = {}) {
+  // Starts one more server. Does not wait for the cluster to discover it. poolOpts: extra pg.Pool options.
+  async addServer(adapterOpts = {}, poolOpts = {}) {
     const index = this.servers.length;
-    const pool = new Pool({ connectionString: process.env.DATABASE_URL, max: 10, ...(typeof this.poolConfig === 'function' ? this.poolConfig(index) : this.poolConfig) });
+    const poolConfig = typeof this.poolConfig === 'function' ? this.poolConfig(index) : this.poolConfig;
+    const pool = new Pool({ connectionString: process.env.DATABASE_URL, max: 10, ...poolConfig, ...poolOpts });
     pool.on('error', () => {}); // an idle client dropped by the server must not crash the test process
     const httpServer = http.createServer();
     const kind = (this.adapters && this.adapters[index]) || ADAPTER;

@@ -122,6 +122,10 @@ static void test_write_json() {
            "\"a\\\"b\\\\c\\b\\f\\n\\r\\t\\u0001\\u001f\x7f/é😀\"");
   CHECK_EQ(json(Value::string_of(std::string("a\0b", 3))), "\"a\\u0000b\"");
   CHECK_EQ(json(Value::string_of("\xED\xA0\x80")), "\"\\ud800\"");  // WTF-8 lone surrogate
+  // Two WTF-8 halves of one pair are written as the character itself (found by json_fuzz: escaping each
+  // half gave text that read back as the character, so the round trip was not stable).
+  CHECK_EQ(json(Value::string_of("\xED\xA3\xB5\xED\xB5\xB5")), "\"\xF1\x8D\x95\xB5\"");
+  CHECK_EQ(json(Value::string_of("\xED\xB5\xB5\xED\xA3\xB5")), "\"\\udd75\\ud8f5\"");  // low then high: two escapes
   CHECK_EQ(json(Value::undefined()), "null");
   Value m = Value::map();
   m.fields.emplace_back("a", Value::undefined());
