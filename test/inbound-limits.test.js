@@ -101,7 +101,7 @@ describe('a re-announced attachment (defect 9.5)', () => {
         `SELECT pg_catalog.pg_notify($1, '{"uid":"evil","type":3,"attachmentId":"' || g || '"}') FROM pg_catalog.generate_series($2::bigint, $2::bigint + 50) g`,
         [channel, next],
       );
-      await waitFor(() => errors[1].filter((e) => e.code === 'ATTACHMENT_MISSING').length === 51, 20000, () => `51 ATTACHMENT_MISSING, got: ${codesOf(errors[1])}`);
+      await waitFor(() => reportedCount(errors[1], 'ATTACHMENT_MISSING') === 51, 20000, () => `51 ATTACHMENT_MISSING, got: ${codesOf(errors[1])}`);
       const sent = [];
       for (let k = 0; k < 10; k++) {
         sent.push(`b${k}`);
