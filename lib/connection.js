@@ -8,6 +8,7 @@ const path = require("path");
 const tls = require("tls");
 const { SecretFiles } = require("./secret-files");
 const { connectionStringSecrets } = require("./errors");
+const { connectionStringTls, HOST_UNCHECKED } = require("./connection-string-tls");
 
 const KEEPALIVE = [
   // A dead peer is noticed in about 20 s even when nothing is sent.
@@ -87,7 +88,8 @@ const NO_ROOT_CERT = path.join(os.devNull, "no-root-certificate");
 
 // pg semantics: TLS when ssl is true or an object (or, without `ssl`, when PGSSLMODE asks for it), with the
 // server's certificate verified against `ca` (else Node's CA store) and its host name checked
-// (sslmode=verify-full), unless rejectUnauthorized is false. Returns the fixed libpq parameters and the
+// (sslmode=verify-full), unless rejectUnauthorized is false (or only against `ca`, without the host name, when a
+// connection string asks for libpq's verify-ca: see connection-string-tls.js). Returns the fixed libpq parameters and the
 // files libpq must read ([keyword, file name, contents()]).
 function sslPlan(config) {
   let ssl = config.ssl;
@@ -103,7 +105,7 @@ function sslPlan(config) {
   if (ssl.rejectUnauthorized === false) {
     params.push(["sslmode", "require"], ["sslrootcert", NO_ROOT_CERT]);
   } else {
-    params.push(["sslmode", "verify-full"]);
+    params.push(["sslmode", ssl[HOST_UNCHECKED] ? "verify-ca" : "verify-full"]);
     if (ssl.ca !== undefined) files.push(["sslrootcert", "ca.pem", () => pem(ssl.ca)]);
     // PGSSLROOTCERT is libpq's own setting: with PGSSLMODE, libpq reads it itself.
     else if (!(fromEnvironment && process.env.PGSSLROOTCERT)) files.push(["sslrootcert", "node-ca.pem", nodeCertificates]);
@@ -134,7 +136,9 @@ function paramsProvider(source) {
   if (config.options) fixed.push(["options", config.options]);
   fixed.push(["application_name", config.application_name || "socket.io-postgres-native"]);
   fixed.push(["client_encoding", "UTF8"]); // our payloads are UTF-8 whatever the database's encoding
-  const ssl = sslPlan(config);
+  // pg reads the TLS settings of a connection string URL itself; libpq gets it without them.
+  const fromString = config.connectionString ? connectionStringTls(config.connectionString) : null;
+  const ssl = sslPlan(fromString && fromString.ssl !== undefined ? { ssl: fromString.ssl } : config);
   for (const kv of ssl.params) fixed.push(kv);
   for (const kv of KEEPALIVE) fixed.push(kv);
   const secretFiles = ssl.files.length ? new SecretFiles(ssl.files.map(([, name, contents]) => [name, contents])) : null;
@@ -157,7 +161,7 @@ function paramsProvider(source) {
           pairs.push(["password", lastPassword]);
         }
         // Last, so that what the connection string says wins, as in pg.
-        if (config.connectionString) pairs.push(["dbname", config.connectionString]);
+        if (fromString) pairs.push(["dbname", fromString.libpq]);
         done(null, pairs.map((p) => p[0]), pairs.map((p) => p[1]));
       })
       .catch((err) => done(err instanceof Error ? err : new Error(String(err))));

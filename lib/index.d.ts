@@ -105,6 +105,7 @@ export type ConnectionSource =
   | string
   | { options: object; query: (...args: any[]) => any }
   | {
+      /** Its TLS settings (sslmode, ssl, sslrootcert, ...) mean what they mean to pg and replace `ssl` (see README). */
       connectionString?: string;
       host?: string;
       port?: number | string;

@@ -122,34 +122,40 @@ async function emitUntilReceived(emit, client, ev, describe) {
   }, 10000, describe);
 }
 
+// An emitter on `source` is refused (a certificate error, reported as CONNECTION_LOST) and nothing it emits is
+// delivered, while a verified one's message is.
+async function expectRefused(source) {
+  const { servers, channelPrefix, close } = await startServers(1, { ...base, ssl: { ca: tls.ca } });
+  try {
+    const errors = [];
+    const refused = new Emitter(source, '/', { channelPrefix, ...FAST, closeTimeout: 100, errorHandler: (e) => errors.push(e) });
+    try {
+      await waitFor(() => errors.some((e) => e.code === 'CONNECTION_LOST'), 10000, () => `a refused connection (errors: ${describeErrors(errors)})`);
+      expect(errors.find((e) => e.code === 'CONNECTION_LOST').message).toMatch(/certificate/i);
+      refused.emit('refused', 1);
+    } finally {
+      await refused.close();
+    }
+    // Sent after the refused one was given up: once it arrives, the refused one would have too.
+    const good = new Emitter({ ...base, ssl: { ca: tls.ca } }, '/', { channelPrefix, ...FAST });
+    try {
+      await emitUntilReceived(() => good.emit('accepted', 2), servers[0].client, 'accepted', 'the message of the verified emitter');
+    } finally {
+      await good.close();
+    }
+  } finally {
+    await close();
+  }
+  expect(got(servers[0].client, 'refused')).toEqual([]);
+}
+
 describe('TLS like pg', () => {
   test.each([
     ['ssl: true', true],
     ['ssl: {}', {}],
     ['ssl: { rejectUnauthorized: true }', { rejectUnauthorized: true }],
   ])('%s verifies the server: a self-signed certificate is refused, reported, and nothing is delivered', async (_, ssl) => {
-    const { servers, channelPrefix, close } = await startServers(1, { ...base, ssl: { ca: tls.ca } });
-    try {
-      const errors = [];
-      const refused = new Emitter({ ...base, ssl }, '/', { channelPrefix, ...FAST, closeTimeout: 100, errorHandler: (e) => errors.push(e) });
-      try {
-        await waitFor(() => errors.some((e) => e.code === 'CONNECTION_LOST'), 10000, () => `a refused connection (errors: ${describeErrors(errors)})`);
-        expect(errors.find((e) => e.code === 'CONNECTION_LOST').message).toMatch(/certificate/i);
-        refused.emit('refused', 1);
-      } finally {
-        await refused.close();
-      }
-      // Sent after the refused one was given up: once it arrives, the refused one would have too.
-      const good = new Emitter({ ...base, ssl: { ca: tls.ca } }, '/', { channelPrefix, ...FAST });
-      try {
-        await emitUntilReceived(() => good.emit('accepted', 2), servers[0].client, 'accepted', 'the message of the verified emitter');
-      } finally {
-        await good.close();
-      }
-    } finally {
-      await close();
-    }
-    expect(got(servers[0].client, 'refused')).toEqual([]);
+    await expectRefused({ ...base, ssl });
   });
 
   test('{ ca } verifies and accepts it: a broadcast crosses two servers over TLS', async () => {
@@ -181,6 +187,123 @@ describe('TLS like pg', () => {
       await close();
     }
     expect(errors).toEqual([]);
+  });
+});
+
+// What pg itself does with `config` against the TLS cluster: 'refused: <its message>', or whether the session it
+// opened is 'encrypted' or 'plain'.
+async function pgOutcome(config) {
+  const c = new Client(config);
+  c.on('error', () => {});
+  try {
+    await c.connect();
+    const { rows } = await c.query('SELECT ssl FROM pg_catalog.pg_stat_ssl WHERE pid = pg_catalog.pg_backend_pid()');
+    return rows[0].ssl ? 'encrypted' : 'plain';
+  } catch (err) {
+    return `refused: ${err.message}`;
+  } finally {
+    await c.end().catch(() => {});
+  }
+}
+
+// The TLS settings of a connection string URL mean what they mean to pg 8, and replace the config's `ssl`.
+describe('TLS settings in a connection string, like pg', () => {
+  let caDir; // holds ca.pem, the server's certificate, for sslrootcert
+  let sessions = 0;
+  beforeAll(() => {
+    caDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tls-url-'));
+    fs.writeFileSync(path.join(caDir, 'ca.pem'), tls.ca);
+  });
+  afterAll(() => fs.rmSync(caDir, { recursive: true, force: true }));
+
+  // A URL on the TLS cluster with `query` ("{ca}" stands for the path of ca.pem), its sessions named `name`.
+  const url = (query, name) =>
+    `postgres://postgres@127.0.0.1:${pg.port}/postgres?application_name=${name}&${query.replace('{ca}', encodeURIComponent(path.join(caDir, 'ca.pem')))}`;
+
+  test.each([
+    ['sslmode=require', false],
+    ['ssl=true', false],
+    ['ssl=1', false],
+    ['sslmode=prefer', false],
+    ['sslmode=verify-ca', false],
+    ['sslmode=verify-full', false],
+    ['sslmode=require with ssl: { ca } in the config (the URL replaces it)', true],
+  ])('?%s verifies the server as pg does: the self-signed certificate is refused, reported, nothing delivered', async (query, withCa) => {
+    const config = { connectionString: url(query.split(' ')[0], 'tls_url_refused') };
+    if (withCa) config.ssl = { ca: tls.ca };
+    expect(await pgOutcome(config)).toMatch(/^refused: self-signed certificate/);
+    await expectRefused(config);
+  });
+
+  test.each([
+    ['sslmode=no-verify', 'encrypted'],
+    ['ssl=no-verify', 'encrypted'],
+    ['sslmode=require&sslrootcert={ca}', 'encrypted'],
+    ['sslmode=verify-ca&sslrootcert={ca}&uselibpqcompat=true', 'encrypted'],
+    ['sslmode=require&uselibpqcompat=true', 'encrypted'],
+    ['sslmode=disable', 'plain'],
+    ['ssl=0', 'plain'],
+  ])('?%s connects as pg does (%s)', async (query, expected) => {
+    sessions += 1;
+    const name = `tls_url_${sessions}`;
+    expect(await pgOutcome({ connectionString: url(query, `${name}_pg`) })).toBe(expected);
+    const { servers, channelPrefix, close } = await startServers(1, { ...base, ssl: { ca: tls.ca } });
+    const errors = [];
+    const emitter = new Emitter({ connectionString: url(query, name), ssl: { ca: tls.ca } }, '/', { channelPrefix, ...FAST, errorHandler: (e) => errors.push(e) });
+    try {
+      await emitUntilReceived(() => emitter.emit('sent', 5), servers[0].client, 'sent', () => `the message (errors: ${describeErrors(errors)})`);
+      const { rows } = await raw.query(
+        'SELECT s.ssl FROM pg_catalog.pg_stat_ssl s JOIN pg_catalog.pg_stat_activity a ON a.pid = s.pid WHERE a.application_name = $1',
+        [name],
+      );
+      expect(rows.map((r) => (r.ssl ? 'encrypted' : 'plain'))).toEqual([expected]);
+    } finally {
+      await emitter.close();
+      await close();
+    }
+    expect(errors).toEqual([]);
+  });
+
+  // pg skips only the host name check there (checkServerIdentity); pg ignores hostaddr, so libpq alone is seen here.
+  test('uselibpqcompat=true&sslmode=verify-ca checks the certificate but not the host name; plain verify-ca checks both', async () => {
+    const misnamed = (query) =>
+      `postgres://postgres@wrong-name.invalid:${pg.port}/postgres?hostaddr=127.0.0.1&sslrootcert=${encodeURIComponent(path.join(caDir, 'ca.pem'))}&${query}`;
+    await expectRefused({ connectionString: misnamed('sslmode=verify-ca') });
+    const { servers, channelPrefix, close } = await startServers(1, { ...base, ssl: { ca: tls.ca } });
+    const errors = [];
+    const emitter = new Emitter(misnamed('sslmode=verify-ca&uselibpqcompat=true'), '/', { channelPrefix, ...FAST, errorHandler: (e) => errors.push(e) });
+    try {
+      await emitUntilReceived(() => emitter.emit('sent', 6), servers[0].client, 'sent', () => `the message (errors: ${describeErrors(errors)})`);
+    } finally {
+      await emitter.close();
+      await close();
+    }
+    expect(errors).toEqual([]);
+  });
+
+  test('an unreadable sslrootcert, or verify-ca without one under uselibpqcompat, is refused when created, as by pg', () => {
+    for (const query of ['sslrootcert=%2Fnonexistent%2Fca.pem', 'sslmode=verify-ca&uselibpqcompat=true']) {
+      const config = { connectionString: url(query, 'tls_url_bad') };
+      let pgError;
+      try {
+        new Client(config); // eslint-disable-line no-new
+      } catch (err) {
+        pgError = err;
+      }
+      const why = query.startsWith('sslrootcert') ? /ENOENT/ : /sslrootcert/;
+      expect(pgError && pgError.message).toMatch(why);
+      expect(() => createAdapter(config)).toThrow(why);
+    }
+  });
+
+  test('?ssl=false is refused when created (pg understands true, 1, 0 and no-verify, and fails on it in the handshake)', () => {
+    expect(() => createAdapter({ connectionString: url('ssl=false', 'tls_url_bad') })).toThrow(/ssl must be true, 1, 0 or no-verify/);
+  });
+
+  test('sslmode in a key=value connection string is refused (pg reads no TLS settings there)', () => {
+    expect(() => createAdapter(`host=127.0.0.1 port=${pg.port} sslmode=require`)).toThrow(/sslmode/);
+    expect(() => new Emitter(`host = 127.0.0.1 sslmode = 'verify-full'`)).toThrow(/sslmode/);
+    expect(() => createAdapter(`host=127.0.0.1 requiressl=1`)).toThrow(/requiressl/);
   });
 });
 
