@@ -40,8 +40,9 @@ function openNativeClient(getParams, opts, { listen, weak = false, onMessages, o
     getParams,
     onMessages: onMessages || (() => {}),
     onListening,
-    // Every native report and log line passes here: the known passwords are removed from it.
-    onError: (message, code) => report(toError(message, code, secretsOf(getParams))),
+    // Every native report and log line passes here: the known passwords are removed from it. The core
+    // has counted these reports and applied the rate limit already (counted: true).
+    onError: (message, code) => report(toError(message, code, secretsOf(getParams)), true),
     // Lifecycle lines (connect, loss, LISTEN, batch sizes): asked of the core only when DEBUG enables them.
     onLog: debug.enabled ? (line) => debug("%s", redact(line, secretsOf(getParams))) : undefined,
   });
@@ -121,13 +122,16 @@ class SharedClient {
       listen: true,
       onMessages: (flat) => this.onMessages(flat),
       onListening: (channel) => this.onListening(channel),
-      report: (err) => this.report(err),
+      report: (err, counted) => this.report(err, counted),
     });
     this.presence = presence;
   }
 
-  // Every report to the errorHandler is counted (stats().errors) and may start or end an outage.
-  report(err) {
+  // Every report is counted (stats().errors); past the rate limit of its code it does not reach the
+  // errorHandler (the core sends a summary). A report may start or end an outage.
+  // counted: the core's own reports, counted and admitted there.
+  report(err, counted = false) {
+    if (!counted && this.native && !this.native.countError(err.code)) return;
     // Each connection reports CONNECTION_LOST once per outage, then RECONNECTED.
     if (err.code === codes.CONNECTION_LOST) {
       this.linksDown++;
@@ -139,7 +143,6 @@ class SharedClient {
       // Once per client, and visible without DEBUG: the user has a table to create.
       console.warn(`socket.io-postgres-native: ${err.message}`);
     }
-    if (this.native) this.native.countError(err.code);
     safeReport(this.opts.errorHandler, err);
     if (this.native) this.outages.onReport(err, () => this.native.stats());
   }

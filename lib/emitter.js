@@ -44,8 +44,9 @@ class Emitter {
     } else {
       const resolved = resolveOptions({ ...(opts || {}), uid: EMITTER_UID });
       let native = null;
-      const report = (err) => {
-        if (native) native.countError(err.code);
+      // Counted, and rate-limited per code, like the adapter's (see SharedClient.report).
+      const report = (err, counted = false) => {
+        if (!counted && native && !native.countError(err.code)) return;
         safeReport(resolved.errorHandler, err);
       };
       // Weak: a script that only emits exits once its messages are sent, without close().

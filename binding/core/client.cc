@@ -4,7 +4,6 @@
 
 #include "core/error_codes.h"
 #include "core/sql.h"
-#include "core/error_codes.h"
 
 namespace pgadapter {
 
@@ -23,7 +22,14 @@ std::string sqlstate(PGresult* res) {
 }  // namespace
 
 Client::Client(uv_loop_t* loop, ClientOptions options, ClientSink& sink)
-    : loop_(loop), options_(std::move(options)), sink_(sink) {
+    : loop_(loop),
+      options_(std::move(options)),
+      sink_(sink),
+      // Outages are reported once each already, and health() follows them: never limited.
+      limiter_(Stats::kCodes, [](size_t code) {
+        const std::string name = Stats::code_name(code);
+        return name == codes::CONNECTION_LOST || name == codes::RECONNECTED;
+      }) {
   auto make_link = [this](const char* role, ConnectionStats* stats) {
     auto link = std::make_unique<Link>();
     link->role = role;
@@ -41,7 +47,7 @@ Client::Client(uv_loop_t* loop, ClientOptions options, ClientSink& sink)
 
   publish_link_ = make_link("publishing", &stats_.publish);
   Publisher::Hooks ph;
-  ph.report = [this](const std::string& m, const char* code) { sink_.report(m, code); };
+  ph.report = [this](const std::string& m, const char* code) { report(m, code); };
   ph.can_send = [this](const std::string& channel) {
     return !listener_ || !listener_->awaiting_first_listen(channel);
   };
@@ -60,7 +66,7 @@ Client::Client(uv_loop_t* loop, ClientOptions options, ClientSink& sink)
       stats_.on_received(batch);
       sink_.deliver(batch);
     };
-    lh.report = [this](const std::string& m, const char* code) { sink_.report(m, code); };
+    lh.report = [this](const std::string& m, const char* code) { report(m, code); };
     lh.on_listening = [this](const std::string& channel) {
       stats_.note("LISTEN " + channel);
       publisher_->pump();
@@ -94,7 +100,7 @@ void Client::start() {
 bool Client::quote(PGconn* conn, const std::string& name, std::string& out) {
   std::string error;
   if (sql::quote_qualified(conn, name, out, error)) return true;
-  sink_.report("cannot quote the table name \"" + name + "\": " + error, codes::BAD_TABLE_NAME);
+  report("cannot quote the table name \"" + name + "\": " + error, codes::BAD_TABLE_NAME);
   out = "\"\"";
   return false;
 }
@@ -124,7 +130,7 @@ void Client::on_connection_ready(Link& link) {
         // type), harmlessly.
         const std::string code = sqlstate(res);
         if (!error.empty() && res != nullptr && code != "42P07" && code != "23505" && code != "42710") {
-          sink_.report("cannot create table " + options_.table + ": " + error, codes::CREATE_TABLE_FAILED);
+          report("cannot create table " + options_.table + ": " + error, codes::CREATE_TABLE_FAILED);
         }
       };
       setup.push_back(std::move(create));
@@ -147,7 +153,7 @@ void Client::on_connection_ready(Link& link) {
       if (!error.empty() || !link.outage_reported) return;
       link.outage_reported = false;
       ++link.stats->reconnects;
-      sink_.report(std::string("reconnected the ") + link.role + " connection to PostgreSQL", codes::RECONNECTED);
+      report(std::string("reconnected the ") + link.role + " connection to PostgreSQL", codes::RECONNECTED);
     };
     setup.push_back(std::move(mark));
   }
@@ -169,7 +175,7 @@ void Client::on_connection_down(Link& link, const std::string& error, bool was_r
   if (!link.outage_reported) {
     // Once per outage: no report flood while the database stays down.
     link.outage_reported = true;
-    sink_.report(std::string(link.role) + " connection to PostgreSQL " + (was_ready ? "lost: " : "failed: ") + error +
+    report(std::string(link.role) + " connection to PostgreSQL " + (was_ready ? "lost: " : "failed: ") + error +
                      " (reconnecting)",
                  codes::CONNECTION_LOST);
   }
@@ -187,7 +193,7 @@ void Client::on_connection_down(Link& link, const std::string& error, bool was_r
 void Client::enable_recovery(uint32_t max_disconnection_ms) {
   if (recovery_ || closed_) return;
   recovery_ = std::make_unique<Recovery>(options_.log_table, options_.session_table, max_disconnection_ms,
-                                         [this](const std::string& m, const char* code) { sink_.report(m, code); });
+                                         [this](const std::string& m, const char* code) { report(m, code); });
   publisher_->set_recovery(recovery_.get(), options_.uid);
   PgConnection& pc = *publish_link_->conn;
   if (pc.ready()) pc.enqueue_front(recovery_->setup_queries(pc.raw()));
@@ -389,7 +395,7 @@ void Client::on_cleanup_tick() {
   q.params = {std::to_string(options_.cleanup_interval_ms) + " milliseconds"};
   q.done = [this](PGresult*, const std::string& error) {
     cleanup_running_ = false;
-    if (!error.empty()) sink_.report("cleanup of " + options_.table + " failed: " + error, codes::CLEANUP_FAILED);
+    if (!error.empty()) report("cleanup of " + options_.table + " failed: " + error, codes::CLEANUP_FAILED);
   };
   q.per_connection = true;
   cleanup_running_ = true;
@@ -399,6 +405,36 @@ void Client::on_cleanup_tick() {
   }
 }
 
+void Client::report(const std::string& message, const char* code) {
+  if (admit_report(code)) sink_.report(message, code);
+}
+
+bool Client::admit_report(const std::string& code) {
+  const size_t index = stats_.on_error(code);
+  if (index < Stats::kCodes) report_summaries(false);  // what was suppressed is said before what follows
+  if (limiter_.admit(index, uv_now(loop_))) return true;
+  if (!report_timer_.active()) report_timer_.start(loop_, this, ReportLimiter::kWindowMs, ReportLimiter::kWindowMs);
+  return false;
+}
+
+void Client::on_report_tick() {
+  report_summaries(false);
+  if (!limiter_.suppressing()) report_timer_.stop();
+}
+
+void Client::report_summaries(bool all) {
+  auto summary = [this](size_t code, uint64_t n, uint64_t span_ms) {
+    const char* name = Stats::code_name(code);
+    const uint64_t seconds = std::max<uint64_t>(1, (span_ms + 500) / 1000);
+    sink_.report(std::to_string(n) + " more " + name + " reports suppressed in the last " + std::to_string(seconds) +
+                     " s (rate limit: " + std::to_string(ReportLimiter::kPerWindow) +
+                     " a second per code; stats().errors counts every one)",
+                 name);
+  };
+  const uint64_t now = uv_now(loop_);
+  all ? limiter_.take_all(now, summary) : limiter_.take_summaries(now, summary);
+}
+
 void Client::close(uint32_t flush_timeout_ms, std::function<void()> done) {
   if (closed_) {
     if (done) done();
@@ -406,6 +442,7 @@ void Client::close(uint32_t flush_timeout_ms, std::function<void()> done) {
   }
   if (done) close_waiters_.push_back(std::move(done));
   if (closing_) return;  // a close() is already flushing: this one ends with it
+  report_summaries(true);
   closing_ = true;
   cleanup_timer_.stop();
   if (!flushed() && flush_timeout_ms > 0 &&
@@ -436,6 +473,7 @@ void Client::finish_close(bool report_unsent) {
   cleanup_timer_.stop();
   flush_timer_.stop();
   recovery_timer_.stop();
+  report_timer_.stop();
   for (PendingSession& p : pending_sessions_) {
     if (p.done) p.done("the adapter is closed");
   }

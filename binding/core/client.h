@@ -12,6 +12,7 @@
 #include "core/pg_connection.h"
 #include "core/publisher.h"
 #include "core/recovery.h"
+#include "core/report_limiter.h"
 #include "core/stats.h"
 #include "core/uv_handle.h"
 
@@ -91,6 +92,12 @@ class Client {
   void close_now();
   bool closed() const { return closed_; }
 
+  // Every report to the errorHandler passes here: counted in stats(), then handed to the sink unless
+  // its code is over the rate limit (ReportLimiter; a summary follows). admit_report only counts and
+  // tells whether a report made elsewhere (JavaScript) may be handed over.
+  void report(const std::string& message, const char* code);
+  bool admit_report(const std::string& code);
+
   // For stats() and health().
   Stats& stats() { return stats_; }
   bool listens() const { return listen_link_ != nullptr; }
@@ -117,6 +124,8 @@ class Client {
   void on_recovery_tick();
   std::string enqueue(const std::string& channel, const Value& message, bool has_binary, std::unique_ptr<LogRecord> log);
   void on_cleanup_tick();
+  void on_report_tick();
+  void report_summaries(bool all);
   void on_flush_deadline();
   bool flushed() const;
   void maybe_finish_close();
@@ -134,6 +143,8 @@ class Client {
   UvTimer<Client, &Client::on_cleanup_tick> cleanup_timer_;
   UvTimer<Client, &Client::on_flush_deadline> flush_timer_;
   UvTimer<Client, &Client::on_recovery_tick> recovery_timer_;
+  UvTimer<Client, &Client::on_report_tick> report_timer_;  // runs while reports are suppressed
+  ReportLimiter limiter_;
   bool cleanup_running_ = false;
   std::unique_ptr<Recovery> recovery_;
   std::deque<PendingSession> pending_sessions_;

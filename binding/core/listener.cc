@@ -8,7 +8,6 @@
 #include "core/msgpack_codec.h"
 #include "core/sql.h"
 #include "core/stats.h"
-#include "core/error_codes.h"
 
 namespace pgadapter {
 
@@ -197,13 +196,26 @@ void Listener::accept(Notification& note) {
              codes::BAD_NOTIFICATION);
       e.offset = 0;
     } else {
-      auto w = writers_.find(note.backend_pid);
       const uint64_t now = hooks_.now ? hooks_.now() : 0;
-      const bool trusted = w != writers_.end() && w->second.first == uid->str && now < w->second.second + kWriterTrustMs;
-      e.check = trusted ? Check::None : Check::Waiting;
       e.uid = uid->str;
       e.nsp = nsp->str;
       e.pid = note.backend_pid;
+      if (suspected(e.pid, now)) {
+        // This session sent an offset the log does not have: its offsets wait for no check.
+        report_forged(e);
+        e.offset = 0;
+      } else if (!trusted(e.pid, e.uid, now)) {
+        size_t& waiting = waiting_checks_[e.pid];
+        if (waiting >= kMaxWaitingPerSession) {
+          // One session's unchecked offsets may not fill the queue ahead of everyone else's.
+          if (stats_) ++stats_->dropped_inbound;
+          return report("dropped a notification on " + e.channel + " from session " + std::to_string(e.pid) + ": " +
+                            std::to_string(waiting) + " of its offsets are waiting for their check",
+                        codes::INBOUND_OVERFLOW);
+        }
+        ++waiting;
+        e.check = Check::Waiting;
+      }
     }
   }
   if (const Value* att = e.message.get("attachmentId")) {
@@ -358,6 +370,28 @@ void Listener::expire(uint64_t now_ms) {
   if (changed) deliver();
 }
 
+void Listener::settle_check(Entry& e) {
+  e.check = Check::None;
+  auto it = waiting_checks_.find(e.pid);
+  if (it != waiting_checks_.end() && --it->second == 0) waiting_checks_.erase(it);
+}
+
+bool Listener::trusted(int pid, const std::string& uid, uint64_t now) const {
+  auto w = writers_.find(pid);
+  return w != writers_.end() && w->second.first == uid && now < w->second.second + kWriterTrustMs;
+}
+
+bool Listener::suspected(int pid, uint64_t now) const {
+  auto s = suspects_.find(pid);
+  return s != suspects_.end() && now < s->second + kWriterTrustMs;
+}
+
+void Listener::report_forged(const Entry& e) {
+  report("ignored the offset " + std::to_string(e.offset) + " of a notification on " + e.channel +
+             ": the recovery log has no such broadcast from " + clip(e.uid) + " (forged?)",
+         codes::BAD_NOTIFICATION);
+}
+
 void Listener::verify() {
   if (verifying_ || recovery_ == nullptr || !conn_.ready()) return;
   std::vector<int64_t> ids;
@@ -374,24 +408,47 @@ void Listener::verify() {
     if (lost) return;  // checked again once reconnected (on_down)
     std::unordered_map<int64_t, const LogRow*> by_id;
     for (const LogRow& r : rows) by_id.emplace(r.id, &r);
+    const uint64_t now = hooks_.now ? hooks_.now() : 0;
     size_t failed = 0;
+    auto matches = [&](const Entry& e) {
+      auto it = by_id.find(e.offset);
+      return it != by_id.end() && it->second->uid == e.uid && it->second->nsp == e.nsp;
+    };
+    // One offset the log does not have is enough: the session is suspect, not a writer, and its
+    // offsets that the log has are replays of someone else's (a writer's offsets are all its own).
+    if (ok) {
+      for (const Entry& e : inbound_) {
+        if (e.check == Check::InFlight && !matches(e)) {
+          if (suspects_.size() >= 1024) suspects_.clear();
+          suspects_[e.pid] = now;
+          writers_.erase(e.pid);
+        }
+      }
+    }
     for (Entry& e : inbound_) {
       if (e.check != Check::InFlight) continue;
-      e.check = Check::None;
+      settle_check(e);
       if (!ok) {
         e.offset = 0;
         ++failed;
-        continue;
-      }
-      auto it = by_id.find(e.offset);
-      if (it == by_id.end() || it->second->uid != e.uid || it->second->nsp != e.nsp) {
-        report("ignored the offset " + std::to_string(e.offset) + " of a notification on " + e.channel +
-                   ": the recovery log has no such broadcast from " + clip(e.uid) + " (forged?)",
-               codes::BAD_NOTIFICATION);
+      } else if (!matches(e) || suspected(e.pid, now)) {
+        report_forged(e);
         e.offset = 0;
       } else {
         if (writers_.size() >= 1024) writers_.clear();
-        writers_[e.pid] = {e.uid, hooks_.now ? hooks_.now() : 0};
+        writers_[e.pid] = {e.uid, now};
+      }
+    }
+    // What waits behind this check from the sessions it judged needs no query of its own: a flood
+    // from one session costs one check, and the real messages queued behind it are not kept waiting.
+    for (Entry& e : inbound_) {
+      if (e.check != Check::Waiting) continue;
+      if (suspected(e.pid, now)) {
+        report_forged(e);
+        e.offset = 0;
+        settle_check(e);
+      } else if (trusted(e.pid, e.uid, now)) {
+        settle_check(e);
       }
     }
     if (failed > 0) {

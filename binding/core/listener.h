@@ -131,6 +131,18 @@ class Listener {
   // Sessions one of whose offsets the log confirmed (pid -> uid, when): a writer of the log, whose
   // later offsets need no query for kWriterTrustMs. PostgreSQL sets the pid; no payload can.
   std::unordered_map<int, std::pair<std::string, uint64_t>> writers_;
+  // Sessions that sent an offset the log does not have (pid -> when): for kWriterTrustMs, their
+  // offsets are ignored at once (reported), without a query and without waiting in the queue.
+  std::unordered_map<int, uint64_t> suspects_;
+  // Offsets waiting for their check, by session: bounded per session (kMaxWaitingPerSession, past
+  // it the session's notifications are dropped and reported), so that a flood from one session
+  // cannot fill the queue before its first check (one round trip) judges it.
+  std::unordered_map<int, size_t> waiting_checks_;
+  static constexpr size_t kMaxWaitingPerSession = 10000;
+  void settle_check(Entry& e);
+  bool trusted(int pid, const std::string& uid, uint64_t now) const;
+  bool suspected(int pid, uint64_t now) const;
+  void report_forged(const Entry& e);
   static constexpr uint64_t kWriterTrustMs = 10000;
   bool synced_ = false;       // the baseline of this listening session is known
   int64_t last_offset_ = 0;   // highest offset handed over

@@ -43,14 +43,17 @@ void Stats::on_received(const std::vector<Inbound>& batch) {
   }
 }
 
-void Stats::on_error(const std::string& code) {
+size_t Stats::on_error(const std::string& code) {
   for (size_t i = 0; i < kCodes; ++i) {
     if (code == kCodeNames[i]) {
       ++errors_[i];
-      return;
+      return i;
     }
   }
+  return kCodes;
 }
+
+const char* Stats::code_name(size_t index) { return index < kCodes ? kCodeNames[index] : ""; }
 
 std::vector<std::pair<const char*, uint64_t>> Stats::errors() const {
   std::vector<std::pair<const char*, uint64_t>> out;

@@ -42,7 +42,9 @@ class Stats {
   void on_batch_done(const std::deque<OutMessage>& queue, size_t count, bool ok, uint64_t now_ns);
   void on_received(const std::vector<Inbound>& batch);
   // Counts a report to the errorHandler; unknown codes are ignored (the table stays bounded).
-  void on_error(const std::string& code);
+  // Returns the code's index (kCodes for an unknown code).
+  size_t on_error(const std::string& code);
+  static const char* code_name(size_t index);
   void note(const std::string& line) {
     if (log) log(line);
   }
@@ -52,10 +54,11 @@ class Stats {
   // p50 and p99 of the publish latencies (enqueue to commit) in the window, in ms; false when empty.
   bool latency(uint64_t now_ns, double& p50, double& p99) const;
 
- private:
 #define PGADAPTER_COUNT_CODE(code, meaning) +1  // NOLINT(bugprone-macro-parentheses): a term of the sum 0 +1 +1 ...
   static constexpr size_t kCodes = 0 PGADAPTER_ERROR_CODES(PGADAPTER_COUNT_CODE);
 #undef PGADAPTER_COUNT_CODE
+
+ private:
   uint64_t errors_[kCodes] = {};
   struct Sample {
     uint64_t at_ns;

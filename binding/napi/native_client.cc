@@ -364,14 +364,14 @@ void NativeClient::CallJs(const Napi::FunctionReference& fn, const std::initiali
     // The JS side guards its own callbacks; anything that still escapes must not reach the loop.
     try {
       Napi::Value err = e.Value();
-      if (!on_error_.IsEmpty()) {
+      if (!on_error_.IsEmpty() && (!client_ || client_->admit_report(codes::CALLBACK_FAILED))) {
         on_error_.MakeCallback(Value(), {err, Napi::String::New(env, codes::CALLBACK_FAILED)}, *async_context_);
       }
     } catch (...) {
     }
   } catch (...) {
     try {
-      if (!on_error_.IsEmpty()) {
+      if (!on_error_.IsEmpty() && (!client_ || client_->admit_report(codes::CALLBACK_FAILED))) {
         on_error_.MakeCallback(Value(), {Napi::String::New(env, what_of(std::current_exception())),
                                          Napi::String::New(env, codes::CALLBACK_FAILED)}, *async_context_);
       }
@@ -384,7 +384,7 @@ void NativeClient::get_params(std::function<void(bool, ConnParams, std::string)>
   try {
     AskParams(std::move(answer));
   } catch (...) {
-    report("cannot ask for the connection parameters: " + what_of(std::current_exception()), codes::CALLBACK_FAILED);
+    client_->report("cannot ask for the connection parameters: " + what_of(std::current_exception()), codes::CALLBACK_FAILED);
   }
 }
 
@@ -439,7 +439,7 @@ void NativeClient::deliver(std::vector<Inbound>& batch) {
         message = in.json.empty() ? FromValue(env, in.message) : Napi::String::New(env, in.json);
       } catch (...) {
         // The core checked the lengths; whatever V8 still refuses (memory) skips this message only.
-        report("cannot hand a message on " + in.channel + " to JavaScript: " + what_of(std::current_exception()),
+        client_->report("cannot hand a message on " + in.channel + " to JavaScript: " + what_of(std::current_exception()),
                in.json.empty() ? codes::BAD_ATTACHMENT : codes::BAD_NOTIFICATION);
         continue;
       }
@@ -451,7 +451,7 @@ void NativeClient::deliver(std::vector<Inbound>& batch) {
     if (i < batch.size() * 3) flat.Set("length", Napi::Number::New(env, i));
     CallJs(on_messages_, {flat});
   } catch (...) {
-    report("cannot hand " + std::to_string(batch.size()) + " messages to JavaScript: " +
+    client_->report("cannot hand " + std::to_string(batch.size()) + " messages to JavaScript: " +
                what_of(std::current_exception()),
            codes::CALLBACK_FAILED);
   }
@@ -559,10 +559,12 @@ Napi::Value NativeClient::Stats(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// countError(code): one report passed to the errorHandler (the JavaScript side reports them all).
+// countError(code): a report made in JavaScript, counted in stats(); false when its code is over the
+// rate limit (then it is not handed to the errorHandler: a summary follows). The core's own reports
+// reach onError already counted and admitted.
 Napi::Value NativeClient::CountError(const Napi::CallbackInfo& info) {
-  if (info[0].IsString()) client_->stats().on_error(info[0].As<Napi::String>().Utf8Value());
-  return info.Env().Undefined();
+  const bool admit = !info[0].IsString() || client_->admit_report(info[0].As<Napi::String>().Utf8Value());
+  return Napi::Boolean::New(info.Env(), admit);
 }
 
 }  // namespace pgadapter::napi

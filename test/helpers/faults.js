@@ -7,6 +7,7 @@ const path = require('path');
 const { execFile, execFileSync } = require('child_process');
 const { promisify } = require('util');
 const { Cluster, waitFor } = require('./cluster');
+const { reportedCount } = require('./reports');
 
 // Fast reconnects so that a test heals in well under a second once the database is back.
 const FAST = { reconnectInitialDelay: 50, reconnectMaxDelay: 500, connectTimeout: 5000 };
@@ -14,7 +15,8 @@ const FAST = { reconnectInitialDelay: 50, reconnectMaxDelay: 500, connectTimeout
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const describeErrors = (errs) => errs.map((e) => `${e.code}: ${e.message}`).join('\n  ') || '(none)';
 const role = (err) => (/\blistening\b/.test(err.message) ? 'listening' : /\bpublishing\b/.test(err.message) ? 'publishing' : '?');
-const count = (errs, code, r) => errs.filter((e) => e.code === code && (!r || role(e) === r)).length;
+// Summaries of rate-limited reports count for what they stand for (CONNECTION_LOST and RECONNECTED are never limited).
+const count = (errs, code, r) => reportedCount(errs, code, (e) => !r || role(e) === r);
 
 // ---------------------------------------------------------------------------------------------------------
 // The separate PostgreSQL cluster: stopped and started here without removing it (pg-tmp.sh `stop` deletes it).
