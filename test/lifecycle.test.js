@@ -105,6 +105,23 @@ describe('close()', () => {
     expect(await settled(logged, 'the queued logged broadcast')).toMatch(/^(resolved|rejected: .*closed)/);
   });
 
+  test('close() while PostgreSQL is unreachable waits closeTimeout for the queue, then reports what was not sent', async () => {
+    const errs = [];
+    // Nothing listens on port 1: every attempt fails at once, and the Emitter queues.
+    const emitter = new Emitter('postgres://nobody@127.0.0.1:1/none', '/', {
+      closeTimeout: 300,
+      reconnectInitialDelay: 50,
+      errorHandler: (e) => errs.push(e),
+    });
+    for (let i = 0; i < 100; i++) emitter.emit('queued', i);
+    await waitFor(() => count(errs, 'CONNECTION_LOST') >= 1, 10000, 'the failed connection to be reported');
+    expect(emitter.stats().queue.depth).toBe(100);
+    expect(await settled(emitter.close(), 'close()')).toBe('resolved');
+    const lost = errs.filter((e) => e.code === 'PUBLISH_FAILED');
+    expect(lost.map((e) => e.message)).toEqual([expect.stringContaining('closing with 100 messages not yet published')]);
+    expect(emitter.stats().queue.depth).toBe(0);
+  });
+
   test('a fetchSockets() and a serverSideEmit() waiting for answers settle at close, not after requestsTimeout', async () => {
     const cluster = new Cluster({ channelPrefix: 'lifecycle', size: 2, adapterOpts: { requestsTimeout: 60000 } });
     await cluster.start();

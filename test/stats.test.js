@@ -151,7 +151,8 @@ describe('stats(), health() and events through an outage', () => {
       expect(events).toEqual([['lost', 'CONNECTION_LOST'], ['restored', 'number']]);
       // B was cut off too: whether the 8 reached it depends on when its LISTEN came back, but it counts
       // exactly what its client got. The barrier needs B listening again (its own reconnect may lag A's).
-      await waitFor(() => B.io.of('/').adapter.health().ok, 20000, "B's connections to be back");
+      // RECONNECTED is reported once a connection's setup (its LISTENs) has run again: 2 per server.
+      await waitFor(() => errs.filter((e) => e.code === 'RECONNECTED').length >= 4, 20000, "both servers' connections to be back");
       await cluster.barrier();
       const got = eventsOf(clientB, 'm').length;
       expect(B.io.of('/').adapter.stats().received.messages - before[1].received.messages).toBe(got + 1); // + the barrier

@@ -187,7 +187,8 @@ void Client::on_connection_down(Link& link, const std::string& error, bool was_r
   } else if (listener_) {
     listener_->on_down();
   }
-  if (closing_ && !closed_ && (&link == publish_link_.get() || flushed())) finish_close();
+  // Closing: queued messages keep their closeTimeout (the connection may come back); the rest settles now.
+  maybe_finish_close();
 }
 
 void Client::enable_recovery(uint32_t max_disconnection_ms) {
@@ -455,7 +456,9 @@ void Client::close(uint32_t flush_timeout_ms, std::function<void()> done) {
 // Nothing left that a live connection could still do for someone: queued messages, and the statements
 // run for callers (a session persisted or restored while the sockets were disconnected by io.close()).
 bool Client::flushed() const {
-  if (publish_link_->conn->ready() && (!publisher_->drained() || !publish_link_->conn->idle())) return false;
+  // Queued messages wait for the deadline even while the database is away: a reconnect may still send them.
+  if (!publisher_->drained()) return false;
+  if (publish_link_->conn->ready() && !publish_link_->conn->idle()) return false;
   return !listen_link_ || !listen_link_->conn->ready() || listen_link_->conn->idle();
 }
 
@@ -464,7 +467,7 @@ void Client::maybe_finish_close() {
 }
 
 void Client::on_flush_deadline() {
-  if (!closed_) finish_close(/*report_unsent=*/true);
+  if (!closed_) finish_close();
 }
 
 void Client::finish_close(bool report_unsent) {
@@ -492,7 +495,7 @@ void Client::finish_close(bool report_unsent) {
 void Client::close_now() {
   close_waiters_.clear();      // the environment is going away: nobody is left to tell
   pending_sessions_.clear();  // torn down without JavaScript: no callback may run
-  if (!closed_) finish_close();
+  if (!closed_) finish_close(/*report_unsent=*/false);
 }
 
 }  // namespace pgadapter

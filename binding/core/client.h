@@ -130,7 +130,8 @@ class Client {
   bool flushed() const;
   void maybe_finish_close();
   // report_unsent: the flush deadline passed with messages still queued on a live connection.
-  void finish_close(bool report_unsent = false);
+  // report_unsent: messages never sent are reported (not from environment teardown: no JavaScript then).
+  void finish_close(bool report_unsent = true);
 
   uv_loop_t* loop_;
   ClientOptions options_;
