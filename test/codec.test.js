@@ -181,7 +181,7 @@ function jsonValues() {
   inherited.own = 2;
   const withSymbol = { a: 1, [Symbol('s')]: 2 };
   const nonEnumerable = Object.defineProperty({ visible: 1 }, 'hidden', { value: 2, enumerable: false });
-  const sparse = [1, , 3]; // eslint-disable-line no-sparse-arrays
+  const sparse = [1, , 3]; // holes on purpose
   sparse[6] = 7;
   const arrWithProps = [1, 2];
   arrWithProps.extra = 'ignored';

@@ -286,7 +286,7 @@ describe('TLS settings in a connection string, like pg', () => {
       const config = { connectionString: url(query, 'tls_url_bad') };
       let pgError;
       try {
-        new Client(config); // eslint-disable-line no-new
+        new Client(config);
       } catch (err) {
         pgError = err;
       }

@@ -7,7 +7,6 @@
 #include "core/error_codes.h"
 #include "core/sql.h"
 #include "core/stats.h"
-#include "core/error_codes.h"
 
 namespace pgadapter {
 

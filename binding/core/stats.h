@@ -54,7 +54,7 @@ class Stats {
   // p50 and p99 of the publish latencies (enqueue to commit) in the window, in ms; false when empty.
   bool latency(uint64_t now_ns, double& p50, double& p99) const;
 
-#define PGADAPTER_COUNT_CODE(code, meaning) +1
+#define PGADAPTER_COUNT_CODE(code, meaning) +1  // NOLINT(bugprone-macro-parentheses): a term of the sum 0 +1 +1 ...
   static constexpr size_t kCodes = 0 PGADAPTER_ERROR_CODES(PGADAPTER_COUNT_CODE);
 #undef PGADAPTER_COUNT_CODE
 

@@ -16,7 +16,8 @@ bool is_ident_char(char c, bool first) {
 char fold(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
 constexpr size_t kMaxParts = 3;
-constexpr const char* kQuoteHint = "; a name with other characters goes in double quotes, e.g. \"my schema\".\"my table\"";
+constexpr const char* kQuoteHint =
+    "; a name with other characters goes in double quotes, e.g. \"my schema\".\"my table\"";
 
 }  // namespace
 

@@ -45,8 +45,7 @@ Napi::Value FromMsgpack(const Napi::CallbackInfo& info) {
   auto u8 = bytes.As<Napi::Uint8Array>();
   Value v;
   std::string error;
-  if (!decode_msgpack(std::string_view(reinterpret_cast<const char*>(u8.Data()), u8.ByteLength()),
-                      v, error)) {
+  if (!decode_msgpack(std::string_view(reinterpret_cast<const char*>(u8.Data()), u8.ByteLength()), v, error)) {
     throw Napi::Error::New(info.Env(), error);
   }
   return FromValue(info.Env(), v);
