@@ -8,31 +8,10 @@
 #include "core/json_codec.h"
 #include "core/msgpack_codec.h"
 
+#include "check.h"
+
 using pgadapter::Value;
 
-static int passed = 0, failed = 0;
-
-#define CHECK(cond)                                                       \
-  do {                                                                    \
-    if (cond) {                                                           \
-      ++passed;                                                           \
-    } else {                                                              \
-      ++failed;                                                           \
-      std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-    }                                                                     \
-  } while (0)
-
-#define CHECK_EQ(a, b)                                                                 \
-  do {                                                                                 \
-    const std::string a_ = (a), b_ = (b);                                              \
-    if (a_ == b_) {                                                                    \
-      ++passed;                                                                        \
-    } else {                                                                           \
-      ++failed;                                                                        \
-      std::fprintf(stderr, "%s:%d: expected [%s] got [%s]\n", __FILE__, __LINE__,      \
-                   b_.c_str(), a_.c_str());                                            \
-    }                                                                                  \
-  } while (0)
 
 static std::string num(double d) {
   std::string s;
@@ -375,6 +354,5 @@ int main() {
   test_msgpack_encode();
   test_msgpack_decode();
   test_garbage();
-  std::printf("%d passed, %d failed\n", passed, failed);
-  return failed == 0 ? 0 : 1;
+  return check::finish("codec_test");
 }

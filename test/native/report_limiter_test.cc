@@ -5,19 +5,10 @@
 
 #include "core/report_limiter.h"
 
+#include "check.h"
+
 using pgadapter::ReportLimiter;
 
-static int passed = 0, failed = 0;
-
-#define CHECK(cond)                                                                 \
-  do {                                                                              \
-    if (cond) {                                                                     \
-      ++passed;                                                                     \
-    } else {                                                                        \
-      ++failed;                                                                     \
-      std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-    }                                                                               \
-  } while (0)
 
 struct Summary {
   size_t code;
@@ -74,6 +65,5 @@ int main() {
     CHECK(admitted + summed == total);
     CHECK(admitted + out.size() <= 10 * (K + 1) + 1);
   }
-  std::printf("report_limiter_test: %d passed, %d failed\n", passed, failed);
-  return failed == 0 ? 0 : 1;
+  return check::finish("report_limiter_test");
 }

@@ -5,20 +5,11 @@
 
 #include "core/stats.h"
 
+#include "check.h"
+
 using pgadapter::OutMessage;
 using pgadapter::Stats;
 
-static int passed = 0, failed = 0;
-
-#define CHECK(cond)                                                                 \
-  do {                                                                              \
-    if (cond) {                                                                     \
-      ++passed;                                                                     \
-    } else {                                                                        \
-      ++failed;                                                                     \
-      std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-    }                                                                               \
-  } while (0)
 
 static constexpr uint64_t kMs = 1000000;  // ns
 
@@ -90,6 +81,5 @@ int main() {
     s.on_batch_done(q, 2, true, kMs);
     CHECK(line == "published 2 messages (1 attachments, 13 bytes) in one statement");
   }
-  std::printf("stats_test: %d passed, %d failed\n", passed, failed);
-  return failed == 0 ? 0 : 1;
+  return check::finish("stats_test");
 }

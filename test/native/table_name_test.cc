@@ -5,28 +5,20 @@
 
 #include "core/table_name.h"
 
-static int passed = 0, failed = 0;
+#include "check.h"
 
 static void expect_parts(const std::string& name, const std::vector<std::string>& want) {
   std::vector<std::string> parts;
   std::string error;
-  if (pgadapter::parse_table_name(name, parts, error) && parts == want) {
-    ++passed;
-    return;
-  }
-  ++failed;
-  std::fprintf(stderr, "[%s]: unexpected result (%s)\n", name.c_str(), error.c_str());
+  const bool ok = pgadapter::parse_table_name(name, parts, error) && parts == want;
+  check::record(ok, __FILE__, __LINE__, "[" + name + "]: unexpected result (" + error + ")");
 }
 
 static void expect_refused(const std::string& name) {
   std::vector<std::string> parts;
   std::string error;
-  if (!pgadapter::parse_table_name(name, parts, error) && !error.empty() && parts.empty()) {
-    ++passed;
-    return;
-  }
-  ++failed;
-  std::fprintf(stderr, "[%s]: accepted\n", name.c_str());
+  const bool ok = !pgadapter::parse_table_name(name, parts, error) && !error.empty() && parts.empty();
+  check::record(ok, __FILE__, __LINE__, "[" + name + "]: accepted");
 }
 
 int main() {
@@ -44,6 +36,5 @@ int main() {
   }
   expect_refused(std::string("a\0b", 3));
   expect_refused(std::string("\"a\0b\"", 5));
-  std::printf("%d passed, %d failed\n", passed, failed);
-  return failed == 0 ? 0 : 1;
+  return check::finish("table_name_test");
 }
