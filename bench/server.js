@@ -2,7 +2,7 @@
 // One Socket.IO server of the bench, in its own process (forked by bench/run.js).
 //
 // env: BENCH_ADAPTER=pure|native, BENCH_URL (PostgreSQL), BENCH_PREFIX (channelPrefix), BENCH_ID.
-// IPC in:  {cmd:"flood", scenario, window} | {cmd:"progress", delivered} | {cmd:"latency", rate}
+// IPC in:  {cmd:"flood", scenario, window} | {cmd:"progress", delivered} | {cmd:"latency", rate, burst}
 //          {cmd:"stop"} | {cmd:"probe"} | {cmd:"count", on} | {cmd:"cpu", tag} | {cmd:"close"}
 // IPC out: {type:"ready", port} | {type:"progress", count, maxSeq, reordered} | {type:"probe"}
 //          {type:"cpu", tag, usage} | {type:"stopped", sent} | {type:"closed", errors}
@@ -109,14 +109,20 @@ function schedulePump() {
   setImmediate(pump);
 }
 
-function startLatency(rate) {
+// `rate` messages/s, emitted `burst` at a time (burst 1: one per timer tick; burst 20: 20 synchronous
+// io.emit() calls every 20 ms at 1,000 msg/s). Each message carries its own emit time.
+function startLatency(rate, burst = 1) {
   const t0 = process.hrtime.bigint();
   sent = 0;
+  let bursts = 0;
   latencyTimer = setInterval(() => {
-    const due = Math.floor((Number(process.hrtime.bigint() - t0) / 1e9) * rate);
-    while (sent < due) {
-      sent++;
-      io.emit("l", nowMicros(), sent);
+    const due = Math.floor(((Number(process.hrtime.bigint() - t0) / 1e9) * rate) / burst);
+    while (bursts < due) {
+      bursts++;
+      for (let i = 0; i < burst; i++) {
+        sent++;
+        io.emit("l", nowMicros(), sent);
+      }
     }
   }, 1);
 }
@@ -144,7 +150,7 @@ process.on("message", async (msg) => {
       schedulePump();
       break;
     case "latency":
-      startLatency(msg.rate);
+      startLatency(msg.rate, msg.burst);
       break;
     case "stop":
       flooding = false;

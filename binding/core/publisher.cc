@@ -27,21 +27,33 @@ Publisher::Publisher(PgConnection& conn, size_t max_queue, Hooks hooks)
 bool Publisher::push(OutMessage message) {
   if (abandoned_ || queue_.size() >= max_queue_) return false;
   queue_.push_back(std::move(message));
-  pump();
+  if (!after_io_.start(conn_.loop(), this) || !before_io_.start(conn_.loop(), this)) pump();  // no hook: at once
+  // Weak mode: a queued message keeps the loop alive until it is sent.
+  conn_.update_keepalive();
   return true;
 }
 
+void Publisher::on_loop_turn() {
+  after_io_.stop();
+  before_io_.stop();
+  pump();
+}
+
 std::vector<Query> Publisher::setup_queries() const {
-  std::vector<Query> out(3);
+  std::vector<Query> out(4);
   // Cluster messages are ephemeral: no need to wait for the WAL flush while holding
   // PostgreSQL's cluster-wide NOTIFY commit lock.
   out[0].sql = "SET synchronous_commit TO off";
-  out[1].prepare = true;
-  out[1].name = sql::kNotifyOne;
-  out[1].sql = sql::kNotifyOneSql;
+  // Large attachment rows are compressed by TOAST: lz4 costs the server a fraction of pglz's CPU (and any
+  // reader decompresses either). PostgreSQL 13, or a server built without lz4, refuses it: harmless, nobody
+  // waits for this result and the session keeps the default.
+  out[1].sql = "SELECT pg_catalog.set_config('default_toast_compression', 'lz4', false)";
   out[2].prepare = true;
-  out[2].name = sql::kNotifyMany;
-  out[2].sql = sql::kNotifyManySql;
+  out[2].name = sql::kNotifyOne;
+  out[2].sql = sql::kNotifyOneSql;
+  out[3].prepare = true;
+  out[3].name = sql::kNotifyMany;
+  out[3].sql = sql::kNotifyManySql;
   return out;
 }
 
@@ -229,6 +241,8 @@ size_t Publisher::batch_limit() const {
 void Publisher::abandon(const std::string& why, bool report) {
   if (abandoned_) return;
   abandoned_ = true;
+  after_io_.stop();
+  before_io_.stop();
   pieces_.clear();
   std::deque<OutMessage> left = std::move(queue_);
   queue_.clear();
