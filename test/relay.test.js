@@ -163,6 +163,9 @@ describe('relayed broadcasts in a mixed cluster (A native, B pure-JS, C native)'
     const [A, B, C] = cluster.servers;
     const [onB, onC] = await Promise.all([B, C].map((s) => track(rawClient(s))));
     A.io.emit('bin', Buffer.from([0, 1, 255]), 'x'.repeat(10));
+    // Emitted in one turn they would share a statement, and the pure-JS server B fetches the attachments of
+    // notifications that arrive together concurrently (its pool's queries race): one at a time.
+    await waitEvent([onB, onC], 'bin', 1);
     A.io.emit('bin', { nested: Buffer.alloc(9000, 7) });
     await waitEvent([onB, onC], 'bin', 2);
     expect(framesDiffer(onC.frames, onB.frames)).toBe('');
