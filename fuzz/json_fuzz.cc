@@ -1,11 +1,14 @@
-// libFuzzer target: the notification parsers (parse_json, parse_json_header), then write_json on what they accepted.
+// libFuzzer target: the notification parsers (parse_json, parse_json_header, also along a path with its span),
+// then write_json on what they accepted.
 // Also checks that the output is stable: write(parse(write(v))) == write(v).
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <string_view>
+#include <vector>
 
 // PGADAPTER_FUZZ_ROUNDTRIP=0 checks only for crashes and sanitizer errors, not round-trip stability.
 static const bool kRoundTrip = [] {
@@ -14,6 +17,48 @@ static const bool kRoundTrip = [] {
 }();
 
 #include "core/json_codec.h"
+
+static const std::vector<std::string_view> kPath = {"data", "packet", "data"};
+
+// Holds a number JSON.stringify would not write back (-0, +-Infinity).
+static bool unstable(const pgadapter::Value& v) {
+  using K = pgadapter::Value::Kind;
+  if (v.kind == K::Double) return std::isinf(v.number) || (v.number == 0 && std::signbit(v.number));
+  for (const auto& item : v.items) {
+    if (unstable(item)) return true;
+  }
+  for (const auto& field : v.fields) {
+    if (unstable(field.second)) return true;
+  }
+  return false;
+}
+
+static void check_span(std::string_view text, const pgadapter::Value& full, const pgadapter::JsonSpan& span) {
+  const pgadapter::Value* at = &full;
+  for (std::string_view key : kPath) {
+    at = at->kind == pgadapter::Value::Kind::Map ? at->get(std::string(key)) : nullptr;
+    if (at == nullptr) break;
+  }
+  if ((at != nullptr) != (span.end > span.begin)) {
+    std::fprintf(stderr, "span found: %d, value at the path: %d\n", span.end > span.begin, at != nullptr);
+    std::abort();
+  }
+  if (at == nullptr) return;
+  pgadapter::Value part;
+  std::string error;
+  if (!pgadapter::parse_json(text.substr(span.begin, span.end - span.begin), part, error)) {
+    std::fprintf(stderr, "the span is not JSON: %s\n", error.c_str());
+    std::abort();
+  }
+  std::string a, b;
+  pgadapter::write_json(part, a);
+  pgadapter::write_json(*at, b);
+  if (a != b || span.stringify_stable == unstable(*at)) {
+    std::fprintf(stderr, "the span does not hold the value at the path (stable %d):\n  %s\n  %s\n",
+                 span.stringify_stable, a.c_str(), b.c_str());
+    std::abort();
+  }
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
@@ -27,6 +72,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::fprintf(stderr, "parse_json_header disagrees with parse_json (%d): %s\n", accepted, header_error.c_str());
     std::abort();
   }
+  // Along a path: the same verdict, and the span holds what the full parse has at that path.
+  pgadapter::Value along;
+  pgadapter::JsonSpan span;
+  if (pgadapter::parse_json_header(text, along, header_error, kPath, span) != accepted) {
+    std::fprintf(stderr, "parse_json_header along a path disagrees with parse_json (%d): %s\n", accepted,
+                 header_error.c_str());
+    std::abort();
+  }
+  if (accepted) check_span(text, v, span);
   if (!accepted) {
     if (error.empty()) {
       std::fprintf(stderr, "parse_json failed without an error message\n");

@@ -48,10 +48,12 @@ const messages = [
   { uid: 'abc', nsp: '/', type: 6, data: { requestId: 'r1', opts: { rooms: [], except: [], flags: {} } } },
   { uid: 'abc', nsp: '/', type: 3, data: { packet: { type: 2, data: ['unicode', 'héllo ☃ 😀', '\u0000\n"\\'] }, opts } },
   { a: [1, -1, 1e21, 1.5e-7, -0, 9007199254740991, 9007199254740993, { b: {} }, []] },
+  { type: 3, data: { packet: { type: 2, data: ['ev', { data: { packet: 1 } }] }, packet: { data: [2] } }, uid: 'u' },
 ];
 let n = 0;
 for (const m of messages) fs.writeFileSync(path.join(dir, 'json', `seed${n++}`), JSON.stringify(m));
 fs.writeFileSync(path.join(dir, 'json', `seed${n++}`), '[1,"\\ud83d\\ude00","\\ud800",{"x":{"x":[[[]]]}}]');
+fs.writeFileSync(path.join(dir, 'json', `seed${n++}`), '{"data":{"packet":{"data": [ -0, 1e400 ] ,"data":[-1e-400]}}}');
 const binary = [
   ...messages,
   { uid: 'abc', nsp: '/', type: 3, data: { packet: { type: 5, data: ['bin', new Uint8Array([1, 2, 3, 255])] }, opts } },

@@ -9,6 +9,7 @@ const { resolveOptions } = require("./options");
 const { paramsProvider, connectTimeoutOf } = require("./connection");
 const { DeliveredLog, isRestorable } = require("./recovery");
 const { healthOf } = require("./health");
+const { appendTarget, encodeRelayed, isDefaultJsonEncoder } = require("./relay");
 
 const EVENT = 2; // socket.io-parser packet type
 
@@ -166,7 +167,24 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
   // pure-JS server or an emitter has none, and must not gain an `undefined` argument).
   addOffsetIfNecessary(packet, opts, offset) {
     if (offset === undefined || offset === null || offset === "") return;
+    // A relayed packet nobody has read (lib/relay.js): the offset joins its JSON unparsed.
+    const tail = appendTarget(packet);
+    if (tail !== undefined) packet = { type: packet.type, id: packet.id, data: tail };
     super.addOffsetIfNecessary(packet, opts, offset);
+  }
+
+  // A relayed broadcast (lib/relay.js) goes to the clients as the JSON received, when the server
+  // encodes as Socket.IO's default encoder does; socket.io-adapter's _encode still builds the rest
+  // (the websocket frame). Anything else, or a relayed packet something has read, is encoded as usual.
+  _encode(packet, packetOpts) {
+    const encoded = this.relays() ? encodeRelayed(packet) : undefined;
+    if (encoded === undefined) return super._encode(packet, packetOpts);
+    return super._encode.call({ encoder: { encode: () => encoded } }, packet, packetOpts);
+  }
+
+  relays() {
+    if (this.relaying === undefined) this.relaying = isDefaultJsonEncoder(this.encoder, this.nsp.server);
+    return this.relaying;
   }
 
   persistSession(session) {

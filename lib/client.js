@@ -5,17 +5,26 @@ const { NativeClient } = require("./native");
 const { codes, toError, redact } = require("./errors");
 const { OutageTracker, RESTORED } = require("./health");
 const { Presence } = require("./presence");
+const { relayPacket, receivedData } = require("./relay");
 const debug = require("debug")("socket.io-postgres-native");
 
 // Inline notifications arrive as JSON text already validated by the native core; attachments as objects.
-function parseMessage(m) {
-  return typeof m === "string" ? JSON.parse(m) : m;
+// A plain broadcast comes as its envelope and `wire`, its packet's data as JSON (lib/relay.js): that
+// data is parsed when read (relay) or now.
+function parseMessage(m, wire, relay = false) {
+  const message = typeof m === "string" ? JSON.parse(m) : m;
+  if (wire !== undefined) {
+    const { data } = message;
+    if (relay) data.packet = relayPacket(data.packet, wire);
+    else data.packet.data = JSON.parse(wire);
+  }
+  return message;
 }
 
 // The passwords getParams knows (see connection.js), to keep them out of messages.
 const secretsOf = (getParams) => (getParams.secrets ? getParams.secrets() : []);
 
-// Starts a native client. onMessages(flat) receives [channel, message, channel, message, ...].
+// Starts a native client. onMessages(flat) receives [channel, message, offset, wire, ...] (see parseMessage).
 function openNativeClient(getParams, opts, { listen, weak = false, onMessages, onListening, report }) {
   const native = new NativeClient({
     uid: opts.uid,
@@ -212,14 +221,15 @@ class SharedClient {
     });
   }
 
-  // flat: [channel, message, offset, ...]; offset is the one checked by the core, or undefined.
+  // flat: [channel, message, offset, wire, ...]; offset is the one checked by the core, or undefined;
+  // wire: see parseMessage.
   onMessages(flat) {
-    for (let i = 0; i < flat.length; i += 3) {
+    for (let i = 0; i < flat.length; i += 4) {
       const channel = flat[i];
       const adapter = this.routes.get(channel);
       if (!adapter) continue;
       try {
-        const message = parseMessage(flat[i + 1]);
+        const message = parseMessage(flat[i + 1], flat[i + 3], adapter.relays());
         const nspName = adapter.nsp.name;
         // The pure-JS emitter sends no top-level nsp: the channel says which namespace it is for.
         if (message.nsp === undefined) message.nsp = nspName;
@@ -230,10 +240,11 @@ class SharedClient {
         // Connection state recovery: the payload's own offset is never trusted.
         if (message.offset !== undefined) delete message.offset;
         const offset = flat[i + 2];
-        if (offset !== undefined) {
-          if (message.data && message.data.packet && Array.isArray(message.data.packet.data)) {
-            adapter.recordDelivered(offset, message.data.packet.data, message.data.opts || {});
-          }
+        if (offset !== undefined && message.data && message.data.packet) {
+          const { packet } = message.data;
+          // A relayed packet's data is parsed only if a restore needs it.
+          const data = receivedData(packet) || packet.data;
+          if (typeof data === "function" || Array.isArray(data)) adapter.recordDelivered(offset, data, message.data.opts || {});
         }
         adapter.onMessage(message, offset);
       } catch (err) {

@@ -23,7 +23,7 @@ function setupPrimary(source, userOpts) {
   const native = openNativeClient(paramsProvider(source), opts, {
     listen: true,
     onMessages: (flat) => {
-      for (let i = 0; i < flat.length; i += 3) fromDatabase(flat[i], parseMessage(flat[i + 1])); // [channel, message, offset]
+      for (let i = 0; i < flat.length; i += 4) fromDatabase(flat[i], parseMessage(flat[i + 1], flat[i + 3])); // [channel, message, offset, wire]
     },
     report,
   });

@@ -16,7 +16,7 @@ function isRestorable(pid, offset) {
 
 class DeliveredLog {
   constructor() {
-    // { offset, at, data (with its offset), rooms, except }, in offset order, from index `head` on
+    // { offset, at, data (with its offset; or null and make() builds it), rooms, except }, in offset order, from index `head` on
     // (dropped entries are cut off in bulk: one splice per message would copy the whole list).
     this.recent = [];
     this.head = 0;
@@ -24,13 +24,17 @@ class DeliveredLog {
     this.last = 0; // the watermark: the highest offset delivered here
   }
 
-  // Called in delivery order for every logged broadcast (ours and the other servers').
+  // Called in delivery order for every logged broadcast (ours and the other servers'). data: the
+  // packet's data, or a function returning it (a relayed packet: parsed only if a restore needs it).
   record(offset, data, opts) {
     const n = Number(offset);
     if (!(n > this.last)) return;
     this.last = n;
     const now = Date.now();
-    this.recent.push({ offset: n, at: now, data: [...data, String(offset)], rooms: opts.rooms || [], except: opts.except || [] });
+    const entry = { offset: n, at: now, data: null, rooms: opts.rooms || [], except: opts.except || [] };
+    if (typeof data === "function") entry.make = () => [...data(), String(offset)];
+    else entry.data = [...data, String(offset)];
+    this.recent.push(entry);
     // A few seconds are plenty: the list only bridges one restore query's duration.
     const { recent } = this;
     let head = this.head;
@@ -61,7 +65,7 @@ class DeliveredLog {
         const p = this.recent[i];
         if (p.offset <= low || p.offset > delivered) continue;
         const inRooms = p.rooms.length === 0 || p.rooms.some((r) => rooms.has(r));
-        if (inRooms && !p.except.some((r) => rooms.has(r))) out.push(p.data);
+        if (inRooms && !p.except.some((r) => rooms.has(r))) out.push(p.data || (p.data = p.make()));
       }
     }
     return out;

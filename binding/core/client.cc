@@ -361,9 +361,7 @@ std::string Client::enqueue(const std::string& channel, const Value& message, bo
   }
   out.log = std::move(log);
   out.queued_at_ns = uv_hrtime();
-  const bool pushed = publisher_->push(std::move(out));
-  publish_link_->conn->update_keepalive();
-  if (!pushed) {
+  if (!publisher_->push(std::move(out))) {
     ++stats_.dropped_queue_full;
     return "the publish queue is full (" + std::to_string(options_.max_queue) +
            " messages waiting for PostgreSQL): message dropped";

@@ -227,9 +227,10 @@ void append_utf8(uint32_t cp, std::string& out) {
 
 class Parser {
  public:
-  Parser(std::string_view text, std::string& error, size_t max_depth, bool header_only = false)
+  Parser(std::string_view text, std::string& error, size_t max_depth, bool header_only = false,
+         const std::vector<std::string_view>* path = nullptr, JsonSpan* span = nullptr)
       : begin_(text.data()), p_(text.data()), end_(text.data() + text.size()),
-        error_(error), max_depth_(max_depth), header_only_(header_only) {}
+        error_(error), max_depth_(max_depth), header_only_(header_only), path_(path), span_(span) {}
 
   bool parse(Value& out) {
     skip_ws();
@@ -282,7 +283,7 @@ class Parser {
   bool parse_value(Value& out, size_t depth) {
     if (p_ >= end_) return fail_unexpected();
     switch (*p_) {
-      case '{': return parse_object(out, depth + 1);
+      case '{': return parse_object(out, depth + 1, header_only_ && depth == 0);
       case '[': return parse_array(out, depth + 1);
       case '"':
         out = Value::string_of(std::string());
@@ -314,7 +315,8 @@ class Parser {
     }
   }
 
-  bool parse_object(Value& out, size_t depth) {
+  // on_path (header mode): the top-level object, or one reached along path_ (its scalars are built).
+  bool parse_object(Value& out, size_t depth, bool on_path = false) {
     if (depth > max_depth_) return fail("JSON nested too deeply");
     out = Value::map();
     detail::MapBuilder builder(out);
@@ -331,8 +333,25 @@ class Parser {
       if (p_ >= end_ || *p_ != ':') return fail_unexpected();
       ++p_;
       skip_ws();
-      if (header_only_ && depth == 1 && p_ < end_ && (*p_ == '{' || *p_ == '[')) {
-        // Header mode: nested values of the top-level object are checked, not built.
+      // Header mode, along the path: this key's value (the later one of a repeated key) replaces
+      // whatever an earlier one had found.
+      const size_t level = depth - 1;
+      const bool path_key = on_path && path_ != nullptr && level < path_->size() && key == (*path_)[level];
+      if (path_key) *span_ = JsonSpan();
+      if (path_key && level + 1 == path_->size()) {
+        builder.slot(std::move(key));
+        span_->begin = static_cast<size_t>(p_ - begin_);
+        stable_ = true;
+        track_numbers_ = true;
+        const bool ok = skip_value(depth);
+        track_numbers_ = false;
+        if (!ok) return false;
+        span_->end = static_cast<size_t>(p_ - begin_);
+        span_->stringify_stable = stable_;
+      } else if (path_key && p_ < end_ && *p_ == '{') {
+        if (!parse_object(builder.slot(std::move(key)), depth + 1, true)) return false;
+      } else if (on_path && p_ < end_ && (*p_ == '{' || *p_ == '[')) {
+        // Header mode: nested values off the path are checked, not built.
         builder.slot(std::move(key));
         if (!skip_value(depth)) return false;
       } else if (!parse_value(builder.slot(std::move(key)), depth)) {
@@ -384,7 +403,12 @@ class Parser {
       default: {
         if (*p_ != '-' && (*p_ < '0' || *p_ > '9')) return fail_unexpected();
         Value scratch;
-        return parse_number(scratch);
+        if (!parse_number(scratch)) return false;
+        if (track_numbers_ && scratch.kind == Value::Kind::Double &&
+            (std::isinf(scratch.number) || (scratch.number == 0 && std::signbit(scratch.number)))) {
+          stable_ = false;
+        }
+        return true;
       }
     }
   }
@@ -565,6 +589,10 @@ class Parser {
   std::string& error_;
   size_t max_depth_;
   bool header_only_ = false;
+  const std::vector<std::string_view>* path_ = nullptr;  // header mode: see JsonSpan
+  JsonSpan* span_ = nullptr;
+  bool track_numbers_ = false;  // inside the span: looking for numbers JSON.stringify would not write back
+  bool stable_ = true;
 };
 
 }  // namespace
@@ -675,6 +703,20 @@ bool parse_json_header(std::string_view text, Value& out, std::string& error, si
   Parser parser(text, error, max_depth, /*header_only=*/true);
   out = Value();
   return parser.parse(out);
+}
+
+bool parse_json_header(std::string_view text, Value& out, std::string& error,
+                       const std::vector<std::string_view>& path, JsonSpan& span, size_t max_depth) {
+  span = JsonSpan();
+  if (path.empty() || path.size() > 8) {
+    error = "a JSON path has 1 to 8 keys";
+    return false;
+  }
+  Parser parser(text, error, max_depth, /*header_only=*/true, &path, &span);
+  out = Value();
+  if (parser.parse(out)) return true;
+  span = JsonSpan();
+  return false;
 }
 
 bool parse_json(std::string_view text, Value& out, std::string& error, size_t max_depth) {

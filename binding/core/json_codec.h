@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "core/value.h"
 
@@ -28,6 +29,21 @@ bool parse_json(std::string_view text, Value& out, std::string& error, size_t ma
 // Validates like parse_json, but of a top-level object builds only the scalar fields: nested
 // objects and arrays are checked and left Undefined. For reading a notification's header fields.
 bool parse_json_header(std::string_view text, Value& out, std::string& error, size_t max_depth = kMaxNesting);
+
+// Where the value at a path of object keys lies in a JSON text, as JSON.parse would see it (a key
+// given twice: the later value).
+struct JsonSpan {
+  size_t begin = 0, end = 0;  // [begin, end) in the text; begin == end: not there
+  // False when the value holds a number JSON.parse reads as -0, Infinity or -Infinity (e.g. -0,
+  // -1e-400, 1e400): JSON.stringify would write those as 0 or null, so the text would not read back
+  // as what the value stringifies to.
+  bool stringify_stable = true;
+};
+
+// parse_json_header, but the objects along `path` (keys from the top, at most 8) have their scalar
+// fields built too, and the value at the end of the path is checked, not built: its span is given.
+bool parse_json_header(std::string_view text, Value& out, std::string& error, const std::vector<std::string_view>& path,
+                       JsonSpan& span, size_t max_depth = kMaxNesting);
 
 namespace detail {
 

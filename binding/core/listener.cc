@@ -3,6 +3,7 @@
 #include <cstring>
 #include <unordered_map>
 
+#include "core/broadcast_relay.h"
 #include "core/error_codes.h"
 #include "core/json_codec.h"
 #include "core/msgpack_codec.h"
@@ -172,7 +173,8 @@ void Listener::accept(Notification& note) {
   Entry e;
   e.channel = std::move(note.channel);
   std::string error;
-  if (!parse_json_header(note.payload, e.message, error)) {
+  JsonSpan packet_data;
+  if (!parse_json_header(note.payload, e.message, error, kPacketDataPath, packet_data)) {
     return report("ignored a notification on " + e.channel + " that is not JSON (" + error + "): " + clip(note.payload),
                   codes::BAD_NOTIFICATION);
   }
@@ -228,9 +230,15 @@ void Listener::accept(Notification& note) {
     if (delivered_ids_.count(e.attachment_id) != 0) return report_announced_again(e);
     e.state = State::Pending;
   } else {
-    e.json = std::move(note.payload);
+    Relayed relayed;
+    if (relay_inline(note.payload, e.message, packet_data, relayed)) {
+      e.json = std::move(relayed.envelope);
+      e.wire = std::move(relayed.wire);
+    } else {
+      e.json = std::move(note.payload);
+    }
     e.message = Value();
-    e.bytes = e.json.size();
+    e.bytes = e.json.size() + e.wire.size();
   }
   inbound_bytes_ += e.bytes;
   inbound_.push_back(std::move(e));
@@ -541,7 +549,13 @@ void Listener::on_fetched(PGresult* res, const std::string& error) {
       report("attachment " + id + " on " + e.channel + " is not a cluster message", codes::BAD_ATTACHMENT);
       continue;
     }
-    e.message = std::move(decoded);
+    Relayed relayed;
+    if (relay_decoded(decoded, relayed)) {
+      e.json = std::move(relayed.envelope);
+      e.wire = std::move(relayed.wire);
+    } else {
+      e.message = std::move(decoded);
+    }
     e.state = State::Ready;
   }
   fetch();
@@ -577,7 +591,7 @@ void Listener::deliver() {
       }
     }
     if (e.state == State::Ready) {
-      batch.push_back(Inbound{std::move(e.channel), std::move(e.message), std::move(e.json), e.offset});
+      batch.push_back(Inbound{std::move(e.channel), std::move(e.message), std::move(e.json), std::move(e.wire), e.offset});
       pop_front();
     } else if (e.state == State::OwnReady) {
       last_offset_ = std::max(last_offset_, e.offset);

@@ -27,6 +27,8 @@ struct Inbound {
   std::string channel;
   Value message;     // a decoded attachment, or
   std::string json;  // a validated inline notification, parsed on the JavaScript side (faster there)
+  // A plain broadcast (broadcast_relay.h): its packet's data as JSON; `json` is then the envelope.
+  std::string wire;
   int64_t offset = 0;  // connection state recovery: a verified offset, in stream order (0: none)
 };
 
@@ -83,6 +85,7 @@ class Listener {
     std::string channel;
     Value message;
     std::string json;
+    std::string wire;  // see Inbound
     int64_t attachment_id = 0;
     int64_t offset = 0;
     State state = State::Ready;

@@ -96,6 +96,7 @@ class PgConnection {
   int backend_pid() const { return backend_pid_; }
   PGconn* raw() const { return conn_.get(); }
   const std::string& name() const { return name_; }
+  uv_loop_t* loop() const { return loop_; }
 
  private:
   enum class State { Idle, WaitingParams, Connecting, Ready, Backoff, Closed };

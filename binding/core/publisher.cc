@@ -27,8 +27,16 @@ Publisher::Publisher(PgConnection& conn, size_t max_queue, Hooks hooks)
 bool Publisher::push(OutMessage message) {
   if (abandoned_ || queue_.size() >= max_queue_) return false;
   queue_.push_back(std::move(message));
-  pump();
+  if (!after_io_.start(conn_.loop(), this) || !before_io_.start(conn_.loop(), this)) pump();  // no hook: at once
+  // Weak mode: a queued message keeps the loop alive until it is sent.
+  conn_.update_keepalive();
   return true;
+}
+
+void Publisher::on_loop_turn() {
+  after_io_.stop();
+  before_io_.stop();
+  pump();
 }
 
 std::vector<Query> Publisher::setup_queries() const {
@@ -233,6 +241,8 @@ size_t Publisher::batch_limit() const {
 void Publisher::abandon(const std::string& why, bool report) {
   if (abandoned_) return;
   abandoned_ = true;
+  after_io_.stop();
+  before_io_.stop();
   pieces_.clear();
   std::deque<OutMessage> left = std::move(queue_);
   queue_.clear();

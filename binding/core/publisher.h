@@ -1,6 +1,6 @@
-// Publishes cluster messages in order on one connection. Messages waiting while a batch is in
-// flight are grouped: a run of small messages goes out as one statement (one transaction, one
-// round trip), and so does a run of attachments (rows inserted and announced together). A batch
+// Publishes cluster messages in order on one connection. Messages pushed during one phase of Node's
+// loop, and those waiting while a batch is in flight, are grouped: a run of small messages goes out as one statement
+// (one transaction, one round trip), and so does a run of attachments (rows inserted and announced together). A batch
 // PostgreSQL refuses is sent again in halves, so one bad message fails alone.
 #pragma once
 
@@ -11,6 +11,7 @@
 #include "core/message_encoder.h"
 #include "core/pg_connection.h"
 #include "core/recovery.h"
+#include "core/uv_handle.h"
 
 namespace pgadapter {
 
@@ -27,7 +28,9 @@ class Publisher {
 
   Publisher(PgConnection& conn, size_t max_queue, Hooks hooks);
 
-  // Queues a message; false when the queue is full (the message is dropped).
+  // Queues a message; false when the queue is full (the message is dropped). It is sent at the end of the
+  // current phase of the loop (check, or prepare: before the loop waits for I/O), with the others pushed
+  // meanwhile: a synchronous burst is one statement, and a message from a timer does not wait a turn.
   bool push(OutMessage message);
   // Statements to run first on each new connection.
   std::vector<Query> setup_queries() const;
@@ -49,6 +52,7 @@ class Publisher {
   void set_stats(Stats* stats) { stats_ = stats; }
 
  private:
+  void on_loop_turn();
   void send_attachments();
   void send_logged();
   void on_logged(size_t count, PGresult* res, const std::string& error);
@@ -73,6 +77,8 @@ class Publisher {
   size_t logged_in_flight_ = 0;  // messages of the logged statement in flight
   size_t in_flight_ = 0;
   Stats* stats_ = nullptr;
+  UvLoopHook<uv_check_t, Publisher, &Publisher::on_loop_turn> after_io_;
+  UvLoopHook<uv_prepare_t, Publisher, &Publisher::on_loop_turn> before_io_;
 };
 
 }  // namespace pgadapter

@@ -76,4 +76,43 @@ class UvTimer {
   UvHandle<uv_timer_t> handle_;
 };
 
+// A check or prepare handle calling a member of its owner once per loop iteration while started. Unref'd:
+// it never keeps the loop alive by itself.
+inline int loop_hook_init(uv_loop_t* loop, uv_check_t* h) { return uv_check_init(loop, h); }
+inline int loop_hook_init(uv_loop_t* loop, uv_prepare_t* h) { return uv_prepare_init(loop, h); }
+inline int loop_hook_start(uv_check_t* h, uv_check_cb cb) { return uv_check_start(h, cb); }
+inline int loop_hook_start(uv_prepare_t* h, uv_prepare_cb cb) { return uv_prepare_start(h, cb); }
+inline void loop_hook_stop(uv_check_t* h) { uv_check_stop(h); }
+inline void loop_hook_stop(uv_prepare_t* h) { uv_prepare_stop(h); }
+
+template <typename T, typename Owner, void (Owner::*Fn)()>
+class UvLoopHook {
+ public:
+  // False if libuv refused it.
+  bool start(uv_loop_t* loop, Owner* owner) {
+    if (!handle_) {
+      T* h = handle_.allocate();
+      if (loop_hook_init(loop, h) != 0) {
+        handle_.discard();
+        return false;
+      }
+      h->data = owner;
+      uv_unref(reinterpret_cast<uv_handle_t*>(h));
+    }
+    if (active_) return true;
+    active_ = loop_hook_start(handle_.get(), [](T* fired) {
+                if (fired->data != nullptr) (static_cast<Owner*>(fired->data)->*Fn)();
+              }) == 0;
+    return active_;
+  }
+  void stop() {
+    if (handle_ && active_) loop_hook_stop(handle_.get());
+    active_ = false;
+  }
+
+ private:
+  UvHandle<T> handle_;
+  bool active_ = false;
+};
+
 }  // namespace pgadapter

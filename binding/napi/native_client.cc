@@ -85,7 +85,7 @@ void NativeClient::Init(Napi::Env env, Napi::Object exports) {
 
 // new NativeClient({ uid, tableName, payloadThreshold, cleanupInterval, maxQueue, createTable, listen,
 //                    reconnect: {initialDelay, maxDelay, connectTimeout, healthCheckInterval, responseTimeout},
-//                    getParams(done), onMessages(flatChannelMessagePairs), onError(message, code),
+//                    getParams(done), onMessages([channel, message, offset, wire, ...]), onError(message, code),
 //                    onLog(line) (optional: lifecycle lines, only when given),
 //                    onListening(channel) (optional: the first LISTEN on channel took effect) })
 NativeClient::NativeClient(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeClient>(info) {
@@ -430,13 +430,15 @@ void NativeClient::deliver(std::vector<Inbound>& batch) {
   try {
     Napi::Env env = Env();
     Napi::HandleScope scope(env);
-    Napi::Array flat = Napi::Array::New(env, batch.size() * 3);
+    Napi::Array flat = Napi::Array::New(env, batch.size() * 4);
     uint32_t i = 0;
     for (const Inbound& in : batch) {
-      Napi::Value message;
+      Napi::Value message, wire;
       try {
         // Inline JSON goes as a string: JSON.parse builds the objects faster than N-API calls.
         message = in.json.empty() ? FromValue(env, in.message) : Napi::String::New(env, in.json);
+        // A plain broadcast's data, as Socket.IO writes it to clients (broadcast_relay.h).
+        wire = in.wire.empty() ? env.Undefined() : Napi::String::New(env, in.wire);
       } catch (...) {
         // The core checked the lengths; whatever V8 still refuses (memory) skips this message only.
         client_->report("cannot hand a message on " + in.channel + " to JavaScript: " + what_of(std::current_exception()),
@@ -447,8 +449,9 @@ void NativeClient::deliver(std::vector<Inbound>& batch) {
       flat.Set(i++, message);
       // The checked offset (connection state recovery); whatever the payload says is ignored.
       flat.Set(i++, in.offset > 0 ? Napi::Value(Napi::String::New(env, std::to_string(in.offset))) : env.Undefined());
+      flat.Set(i++, wire);
     }
-    if (i < batch.size() * 3) flat.Set("length", Napi::Number::New(env, i));
+    if (i < batch.size() * 4) flat.Set("length", Napi::Number::New(env, i));
     CallJs(on_messages_, {flat});
   } catch (...) {
     client_->report("cannot hand " + std::to_string(batch.size()) + " messages to JavaScript: " +

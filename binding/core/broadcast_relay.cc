@@ -1,0 +1,132 @@
+#include "core/broadcast_relay.h"
+
+#include <cmath>
+#include <cstring>
+
+namespace pgadapter {
+
+const std::vector<std::string_view> kPacketDataPath = {"data", "packet", "data"};
+
+namespace {
+
+constexpr int64_t kBroadcast = 3;  // ClusterMessage type
+constexpr int64_t kEvent = 2;      // socket.io-parser packet type
+
+Value* field(Value& map, std::string_view key) {
+  for (auto& f : map.fields) {
+    if (f.first == key) return &f.second;
+  }
+  return nullptr;
+}
+
+bool is_int(const Value* v, int64_t n) { return v != nullptr && v->kind == Value::Kind::Int && v->integer == n; }
+
+// UTF-8, where the encoded surrogates of WTF-8 (ED A0..BF xx, what our codecs use for lone
+// surrogates) count as valid too: JSON writes them as \uXXXX escapes.
+bool valid_wtf8(const std::string& s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const size_t n = s.size();
+  size_t i = 0;
+  auto cont = [&](size_t k) { return k < n && (p[k] & 0xC0) == 0x80; };
+  while (i < n) {
+    // ASCII runs, eight bytes at a time.
+    while (i + 8 <= n) {
+      uint64_t w;
+      std::memcpy(&w, p + i, 8);
+      if (w & 0x8080808080808080ull) break;
+      i += 8;
+    }
+    if (i >= n) break;
+    const unsigned c = p[i];
+    if (c < 0x80) {
+      ++i;
+    } else if (c >= 0xC2 && c <= 0xDF && cont(i + 1)) {
+      i += 2;
+    } else if (c >= 0xE0 && c <= 0xEF && cont(i + 1) && cont(i + 2) && (c != 0xE0 || p[i + 1] >= 0xA0)) {
+      i += 3;
+    } else if (c >= 0xF0 && c <= 0xF4 && cont(i + 1) && cont(i + 2) && cont(i + 3) && (c != 0xF0 || p[i + 1] >= 0x90) &&
+               (c != 0xF4 || p[i + 1] <= 0x8F)) {
+      i += 4;
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
+// JSON.parse(JSON.stringify(x)) gives x back, for x = FromValue(v) (see relay_decoded).
+bool json_exact(const Value& v) {
+  switch (v.kind) {
+    case Value::Kind::Null:
+    case Value::Kind::Bool:
+    case Value::Kind::Int:
+      return true;
+    case Value::Kind::Double:
+      return std::isfinite(v.number) && !(v.number == 0 && std::signbit(v.number));
+    case Value::Kind::String:
+      return valid_wtf8(v.str);
+    case Value::Kind::Array:
+      for (const Value& item : v.items) {
+        if (!json_exact(item)) return false;
+      }
+      return true;
+    case Value::Kind::Map:
+      for (const auto& [key, item] : v.fields) {
+        if (!valid_wtf8(key) || !json_exact(item)) return false;
+      }
+      return true;
+    case Value::Kind::Undefined:
+    case Value::Kind::Binary:
+    case Value::Kind::Timestamp:
+      break;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool is_plain_broadcast(const Value& message) {
+  const Value* data = message.get("data");
+  const Value* packet = data != nullptr ? data->get("packet") : nullptr;
+  return is_int(message.get("type"), kBroadcast) && packet != nullptr && data->get("requestId") == nullptr &&
+         is_int(packet->get("type"), kEvent) && packet->get("id") == nullptr;
+}
+
+// Why the span itself can go to the clients: they read the packet with JSON.parse, and for a text T
+// our strict parser accepted, JSON.parse(JSON.stringify(JSON.parse(T))) is JSON.parse(T) (what they
+// would read through the pure-JS adapter, which parses and stringifies) but for numbers read as -0 or
+// +-Infinity (left out: stringify_stable). Whitespace, escapes, spellings of a number (1.0, 1E2) and
+// a repeated key (the later value wins, in the first one's place) read back the same either way. The
+// bytes become a JavaScript string through the same UTF-8 decoding as the whole notification did
+// before, and the span starts and ends at ASCII brackets: a byte invalid in UTF-8 (a SQL_ASCII
+// database) is replaced in the same way.
+bool relay_inline(std::string_view text, const Value& header, const JsonSpan& span, Relayed& out) {
+  if (span.end <= span.begin || span.end > text.size() || text[span.begin] != '[' || !span.stringify_stable ||
+      !is_plain_broadcast(header)) {
+    return false;
+  }
+  out.wire.assign(text.substr(span.begin, span.end - span.begin));
+  out.envelope.clear();
+  out.envelope.reserve(text.size() - out.wire.size() + 1);
+  out.envelope.append(text.substr(0, span.begin));
+  out.envelope.push_back('0');
+  out.envelope.append(text.substr(span.end));
+  return true;
+}
+
+// write_json writes what JSON.stringify writes for FromValue(message) (json_codec.h), and for a tree
+// that is json_exact, JSON.parse gives that tree back: the envelope and the packet's data read in
+// JavaScript as the objects N-API would have built.
+bool relay_decoded(Value& message, Relayed& out) {
+  if (!is_plain_broadcast(message)) return false;
+  Value* items = field(*field(*field(message, "data"), "packet"), "data");
+  if (items == nullptr || items->kind != Value::Kind::Array || !json_exact(message)) return false;
+  out.wire.clear();
+  write_json(*items, out.wire);
+  *items = Value::int_of(0);
+  out.envelope.clear();
+  write_json(message, out.envelope);
+  return true;
+}
+
+}  // namespace pgadapter

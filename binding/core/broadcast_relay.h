@@ -1,0 +1,38 @@
+// A received plain broadcast, made ready for Socket.IO's clients once, here: the packet's data as
+// the JSON Socket.IO's default encoder writes for it (JSON.stringify), apart from the rest of the
+// message (the envelope, with 0 in its place). JavaScript then parses only the small envelope, and
+// writes the wire form to the clients as it is (lib/client.js, lib/adapter.js).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/json_codec.h"
+#include "core/value.h"
+
+namespace pgadapter {
+
+// Where a cluster message keeps the packet's data: message.data.packet.data.
+extern const std::vector<std::string_view> kPacketDataPath;
+
+struct Relayed {
+  std::string envelope;  // the message as JSON, its packet's data replaced by 0
+  std::string wire;      // the packet's data as JSON
+};
+
+// What ClusterAdapter hands to Adapter.broadcast as it is: a BROADCAST (type 3) without requestId
+// whose packet is an EVENT (type 2) without id. `message` may be a header read along kPacketDataPath.
+bool is_plain_broadcast(const Value& message);
+
+// An inline notification (`header` and `span`: parse_json_header along kPacketDataPath). False when
+// it is not a plain broadcast whose data is an array that reads back as it stringifies.
+bool relay_inline(std::string_view text, const Value& header, const JsonSpan& span, Relayed& out);
+
+// A decoded attachment. False (and `message` untouched) unless it is a plain broadcast whose data is
+// an array, and everything in it is what JSON carries unchanged: no binary, Date, NaN, +-Infinity,
+// -0, and strings of valid UTF-8 (lone surrogates allowed). On success `message` has lost its
+// packet's data (it is in `out.wire`).
+bool relay_decoded(Value& message, Relayed& out);
+
+}  // namespace pgadapter

@@ -1,0 +1,165 @@
+// Unit tests of the broadcast relay (no Node needed): where a notification's packet data lies
+// (parse_json_header along a path) and what is handed over as the envelope and the wire form.
+#include <limits>
+#include <string>
+
+#include "core/broadcast_relay.h"
+#include "core/json_codec.h"
+#include "core/msgpack_codec.h"
+
+#include "check.h"
+
+using pgadapter::JsonSpan;
+using pgadapter::kPacketDataPath;
+using pgadapter::Relayed;
+using pgadapter::Value;
+
+namespace {
+
+// The span's text, "-" when there is none, "ERR" when the text is refused.
+std::string span_of(const std::string& text, bool* stable = nullptr) {
+  Value header;
+  std::string error;
+  JsonSpan span;
+  if (!pgadapter::parse_json_header(text, header, error, kPacketDataPath, span)) return "ERR";
+  if (stable) *stable = span.stringify_stable;
+  return span.end > span.begin ? text.substr(span.begin, span.end - span.begin) : "-";
+}
+
+// "envelope | wire", or "no" when not relayed.
+std::string relay_inline(const std::string& text) {
+  Value header;
+  std::string error;
+  JsonSpan span;
+  if (!pgadapter::parse_json_header(text, header, error, kPacketDataPath, span)) return "ERR";
+  Relayed out;
+  if (!pgadapter::relay_inline(text, header, span, out)) return "no";
+  return out.envelope + " | " + out.wire;
+}
+
+std::string relay_decoded(const std::string& json) {
+  Value v;
+  std::string error;
+  if (!pgadapter::parse_json(json, v, error)) return "ERR";
+  // Through msgpack, as an attachment arrives.
+  std::string bytes;
+  pgadapter::encode_msgpack(v, bytes);
+  Value decoded;
+  if (!pgadapter::decode_msgpack(bytes, decoded, error)) return "ERR";
+  Relayed out;
+  if (!pgadapter::relay_decoded(decoded, out)) return "no";
+  return out.envelope + " | " + out.wire;
+}
+
+const std::string kHead = R"({"type":3,"data":{"packet":{"type":2,"data":)";
+const std::string kTail = R"(},"opts":{"rooms":[],"except":[],"flags":{}}},"uid":"u","nsp":"/"})";
+
+void test_span() {
+  CHECK_EQ(span_of(kHead + R"(["ev",1])" + kTail), R"(["ev",1])");
+  CHECK_EQ(span_of(R"({"data":{"packet":{"data": [ 1 , {"a":[]} ] }}})"), R"([ 1 , {"a":[]} ])");
+  CHECK_EQ(span_of(R"({"type":3})"), "-");
+  CHECK_EQ(span_of(R"({"data":{"packet":[1]}})"), "-");
+  CHECK_EQ(span_of(R"({"data":{"packet":{"data":"x"}}})"), "\"x\"");
+  CHECK_EQ(span_of(R"([{"data":{"packet":{"data":[1]}}}])"), "-");  // not under a top-level object
+  CHECK_EQ(span_of(R"({"x":{"data":{"packet":{"data":[1]}}}})"), "-");
+  // A repeated key: the later value, as JSON.parse.
+  CHECK_EQ(span_of(R"({"data":{"packet":{"data":[1],"data":[2]}}})"), "[2]");
+  CHECK_EQ(span_of(R"({"data":{"packet":{"data":[1]},"packet":{"type":2}}})"), "-");
+  CHECK_EQ(span_of(R"({"data":{"packet":{"data":[1]}},"data":7})"), "-");
+  CHECK_EQ(span_of(R"({"data":{"packet":{"data":[1]}},"data":{"packet":{"data":[3]}}})"), "[3]");
+  // Refused like parse_json refuses it.
+  CHECK_EQ(span_of(R"({"data":{"packet":{"data":[1,]}}})"), "ERR");
+  CHECK_EQ(span_of(R"({"data":{"packet":{"data":[1]}})"), "ERR");
+  // Numbers JSON.stringify would not write back.
+  bool stable = false;
+  for (const char* n : {"0", "-1", "1e21", "1.50", "1E2", "1e-400", "123456789012345678901234567890"}) {
+    CHECK_EQ(span_of(std::string(R"({"data":{"packet":{"data":[)") + n + "]}}}", &stable), std::string("[") + n + "]");
+    CHECK(stable);
+  }
+  for (const char* n : {"-0", "-0.0", "-0e5", "-1e-400", "1e400", "-1e400"}) {
+    CHECK_EQ(span_of(std::string(R"({"data":{"packet":{"data":[{"a":[)") + n + "]}]}}}", &stable),
+             std::string(R"([{"a":[)") + n + "]}]");
+    CHECK(!stable);
+  }
+  // Outside the span, such numbers do not matter.
+  CHECK_EQ(span_of(R"({"x":-0,"data":{"packet":{"data":[1]},"y":1e400}})", &stable), "[1]");
+  CHECK(stable);
+  // The header fields along the path are built; the rest is left Undefined.
+  Value header;
+  std::string error;
+  JsonSpan span;
+  CHECK(pgadapter::parse_json_header(kHead + R"(["ev"],"id":5,"nsp":"/x")" + kTail, header, error, kPacketDataPath,
+                                     span));
+  const Value* packet = header.get("data")->get("packet");
+  CHECK(packet->get("id")->kind == Value::Kind::Int);
+  CHECK(packet->get("nsp")->str == "/x");
+  CHECK(packet->get("data")->kind == Value::Kind::Undefined);
+  CHECK(header.get("data")->get("opts")->kind == Value::Kind::Undefined);
+  CHECK(header.get("uid")->str == "u");
+}
+
+void test_relay_inline() {
+  CHECK_EQ(relay_inline(kHead + R"(["ev","\u2028\ud800",{"b":1,"1":2}])" + kTail),
+           kHead + "0" + kTail + R"( | ["ev","\u2028\ud800",{"b":1,"1":2}])");
+  CHECK_EQ(relay_inline(kHead + "[]" + kTail), kHead + "0" + kTail + " | []");
+  // Not a plain broadcast, or data that is not an array, or that would not read back: not relayed.
+  CHECK_EQ(relay_inline(R"({"type":9,"data":{"packet":{"type":2,"data":[1]}}})"), "no");
+  CHECK_EQ(relay_inline(R"({"type":3,"data":{"packet":{"type":2,"data":[1]},"requestId":"r"}})"), "no");
+  CHECK_EQ(relay_inline(R"({"type":3,"data":{"packet":{"type":2,"data":[1]},"requestId":null}})"), "no");
+  CHECK_EQ(relay_inline(R"({"type":3,"data":{"packet":{"type":2,"data":[1],"id":1}}})"), "no");
+  CHECK_EQ(relay_inline(R"({"type":3,"data":{"packet":{"type":5,"data":[1]}}})"), "no");
+  CHECK_EQ(relay_inline(R"({"type":3,"data":{"packet":{"type":"2","data":[1]}}})"), "no");
+  CHECK_EQ(relay_inline(R"({"type":3,"data":{"packet":{"type":2,"data":{"a":1}}}})"), "no");
+  CHECK_EQ(relay_inline(R"({"type":3,"data":{"packet":{"type":2,"data":"[1]"}}})"), "no");
+  CHECK_EQ(relay_inline(R"({"type":3,"data":{"packet":{"type":2,"data":[-0]}}})"), "no");
+  CHECK_EQ(relay_inline(R"({"type":3,"data":{"packet":{"type":2,"data":[1e999]}}})"), "no");
+  // No top-level nsp (the emitter): relayed, JavaScript names the namespace.
+  CHECK_EQ(relay_inline(R"({"type":3,"data":{"packet":{"type":2,"data":["e"],"nsp":"/"}},"uid":"emitter"})"),
+           R"({"type":3,"data":{"packet":{"type":2,"data":0,"nsp":"/"}},"uid":"emitter"} | ["e"])");
+}
+
+void test_relay_decoded() {
+  CHECK_EQ(relay_decoded(kHead + R"(["ev",1.5,"\u2028\ud800 x",{"b":[null,true]}])" + kTail),
+           kHead + "0" + kTail + " | [\"ev\",1.5,\"\xe2\x80\xa8\\ud800 x\",{\"b\":[null,true]}]");  // U+2028 raw, as JSON.stringify
+  CHECK_EQ(relay_decoded(R"({"type":3,"data":{"packet":{"type":2,"data":[1]},"requestId":"r"}})"), "no");
+  CHECK_EQ(relay_decoded(R"({"type":3,"data":{"packet":{"type":2,"data":{"a":1}}}})"), "no");
+  // What JSON would not carry unchanged keeps the old path: binary, Date, -0, NaN, invalid UTF-8.
+  Value m;
+  std::string error;
+  CHECK(pgadapter::parse_json(kHead + R"(["ev",1])" + kTail, m, error));
+  auto with_arg = [&](Value arg) {
+    Value copy = m;
+    Value* items = nullptr;
+    for (auto& f : copy.fields) {
+      if (f.first != "data") continue;
+      for (auto& g : f.second.fields) {
+        if (g.first != "packet") continue;
+        for (auto& h : g.second.fields) {
+          if (h.first == "data") items = &h.second;
+        }
+      }
+    }
+    items->items.push_back(std::move(arg));
+    Relayed out;
+    return pgadapter::relay_decoded(copy, out);
+  };
+  CHECK(with_arg(Value::string_of("ok")));
+  CHECK(with_arg(Value::string_of("\xed\xa0\x80")));  // a lone surrogate (WTF-8): written as \ud800
+  CHECK(!with_arg(Value::binary_of("\x01")));
+  CHECK(!with_arg(Value::timestamp_of(1, 0)));
+  CHECK(!with_arg(Value::double_of(-0.0)));
+  CHECK(!with_arg(Value::double_of(std::numeric_limits<double>::quiet_NaN())));
+  CHECK(!with_arg(Value::double_of(std::numeric_limits<double>::infinity())));
+  CHECK(!with_arg(Value::string_of("\xe2\x82")));  // not UTF-8
+  CHECK(!with_arg(Value::string_of("\xff")));
+  CHECK(!with_arg(Value::undefined()));
+}
+
+}  // namespace
+
+int main() {
+  test_span();
+  test_relay_inline();
+  test_relay_decoded();
+  return check::finish("relay_test");
+}
