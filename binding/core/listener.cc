@@ -7,6 +7,7 @@
 #include "core/error_codes.h"
 #include "core/json_codec.h"
 #include "core/msgpack_codec.h"
+#include "core/notification_format.h"
 #include "core/sql.h"
 #include "core/stats.h"
 
@@ -182,16 +183,16 @@ void Listener::accept(Notification& note) {
     return report("ignored a notification on " + e.channel + " that is not a JSON object: " + clip(note.payload),
                   codes::BAD_NOTIFICATION);
   }
-  const Value* uid = e.message.get("uid");
+  const Value* uid = e.message.get(notification::kUid);
   if (uid != nullptr && uid->kind == Value::Kind::String && uid->str == uid_) return;
-  const Value* type = e.message.get("type");
+  const Value* type = e.message.get(notification::kType);
   if (type == nullptr || type->kind != Value::Kind::Int || (uid != nullptr && uid->kind != Value::Kind::String)) {
     return report("ignored a notification on " + e.channel + " without a numeric type and a string uid: " +
                       clip(note.payload),
                   codes::BAD_NOTIFICATION);
   }
-  if (const Value* offset = e.message.get("offset"); offset != nullptr && recovery_ != nullptr) {
-    const Value* nsp = e.message.get("nsp");
+  if (const Value* offset = e.message.get(notification::kOffset); offset != nullptr && recovery_ != nullptr) {
+    const Value* nsp = e.message.get(notification::kNsp);
     if (!parse_id(*offset, e.offset) || uid == nullptr || nsp == nullptr || nsp->kind != Value::Kind::String) {
       report("ignored the offset of a notification on " + e.channel + ": not a valid offset of a logged broadcast: " +
                  clip(note.payload),
@@ -220,7 +221,7 @@ void Listener::accept(Notification& note) {
       }
     }
   }
-  if (const Value* att = e.message.get("attachmentId")) {
+  if (const Value* att = e.message.get(notification::kAttachmentId)) {
     if (!parse_id(*att, e.attachment_id)) {
       return report("ignored a notification on " + e.channel + " with an invalid attachmentId: " + clip(note.payload),
                     codes::BAD_NOTIFICATION);
@@ -269,13 +270,13 @@ bool Listener::first_delivery(int64_t attachment_id) {
 namespace {
 // A logged notification ends with "offset":"<digits>"} (we wrote it: see Recovery::log_batch).
 int64_t trailing_offset(const std::string& payload) {
-  static const std::string key = "\"offset\":\"";
+  const std::string_view key = notification::kOffsetOpen;
   const size_t at = payload.rfind(key);
   if (at == std::string::npos) return 0;
   int64_t n = 0;
   size_t i = at + key.size();
   for (; i < payload.size() && payload[i] >= '0' && payload[i] <= '9' && i - at < 40; ++i) n = n * 10 + (payload[i] - '0');
-  return payload.compare(i, std::string::npos, "\"}") == 0 ? n : 0;
+  return std::string_view(payload).substr(i) == notification::kIdClose ? n : 0;
 }
 }  // namespace
 
@@ -544,7 +545,7 @@ void Listener::on_fetched(PGresult* res, const std::string& error) {
       report("attachment " + id + " on " + e.channel + " is not valid msgpack: " + decode_error, codes::BAD_ATTACHMENT);
       continue;
     }
-    const Value* type = decoded.get("type");
+    const Value* type = decoded.get(notification::kType);
     if (decoded.kind != Value::Kind::Map || type == nullptr || type->kind != Value::Kind::Int) {
       report("attachment " + id + " on " + e.channel + " is not a cluster message", codes::BAD_ATTACHMENT);
       continue;

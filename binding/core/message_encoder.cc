@@ -4,6 +4,7 @@
 
 #include "core/json_codec.h"
 #include "core/msgpack_codec.h"
+#include "core/notification_format.h"
 
 namespace pgadapter {
 
@@ -13,7 +14,7 @@ namespace {
 void build_header_prefix(const Value& message, std::string& out) {
   out = "{";
   bool first = true;
-  for (const char* key : {"uid", "type", "nsp"}) {
+  for (const char* key : notification::kHeaderFields) {
     const Value* v = message.get(key);
     if (v == nullptr || v->kind == Value::Kind::Undefined) continue;
     if (!first) out += ',';
@@ -23,7 +24,8 @@ void build_header_prefix(const Value& message, std::string& out) {
     out += "\":";
     write_json(*v, out);
   }
-  out += first ? "\"attachmentId\":\"" : ",\"attachmentId\":\"";
+  if (!first) out += ',';
+  out += notification::kAttachmentIdOpen;
 }
 
 }  // namespace
@@ -43,9 +45,10 @@ void encode_message(const Value& message, bool has_binary, size_t threshold, Out
       out.attachment = false;
       if (logged && out.payload.size() >= 2 && out.payload.back() == '}') {
         out.payload.pop_back();
-        const char* suffix = out.payload.size() > 1 ? ",\"offset\":\"" : "\"offset\":\"";
-        out.offset_suffix = static_cast<uint8_t>(std::char_traits<char>::length(suffix));
-        out.payload += suffix;
+        const size_t start = out.payload.size();
+        if (out.payload.size() > 1) out.payload += ',';
+        out.payload += notification::kOffsetOpen;
+        out.offset_suffix = static_cast<uint8_t>(out.payload.size() - start);
       }
       return;
     }
@@ -84,7 +87,7 @@ bool string_list(const Value* v, std::vector<std::string>& out) {
 }  // namespace
 
 bool log_record_of(const Value& message, LogRecord& out) {
-  const Value* nsp = message.get("nsp");
+  const Value* nsp = message.get(notification::kNsp);
   const Value* data = message.get("data");
   const Value* packet = data ? data->get("packet") : nullptr;
   const Value* opts = data ? data->get("opts") : nullptr;

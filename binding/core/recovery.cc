@@ -3,6 +3,7 @@
 #include "core/error_codes.h"
 #include "core/json_codec.h"
 #include "core/msgpack_codec.h"
+#include "core/notification_format.h"
 #include "core/sql.h"
 
 namespace pgadapter {
@@ -151,6 +152,7 @@ Query Recovery::log_batch(PGconn* conn, const std::string& quoted_attachment_tab
     for (const auto& s : v) out.push_back(&s);
     return out;
   };
+  const std::string close = notification::sql_text(notification::kIdClose);
   Query q;
   q.sql =
       "WITH l AS (INSERT INTO " + log +
@@ -170,9 +172,10 @@ Query Recovery::log_batch(PGconn* conn, const std::string& quoted_attachment_tab
       " SELECT s.id, $15::pg_catalog.text, s.n, ($9::pg_catalog.text[])[s.rf:s.rt], ($12::pg_catalog.text[])[s.ef:s.et], s.p FROM s),"
       " ia AS (INSERT INTO " + quoted_attachment_table + " (id, payload) SELECT s.aid, s.ap FROM s WHERE s.a)"
       " SELECT s.id, pg_catalog.pg_notify(s.c, CASE WHEN s.a THEN s.h OPERATOR(pg_catalog.||) s.aid::pg_catalog.text"
-      " OPERATOR(pg_catalog.||) '\",\"offset\":\"'::pg_catalog.text OPERATOR(pg_catalog.||) s.id::pg_catalog.text"
-      " OPERATOR(pg_catalog.||) '\"}'::pg_catalog.text ELSE s.h OPERATOR(pg_catalog.||) s.id::pg_catalog.text"
-      " OPERATOR(pg_catalog.||) '\"}'::pg_catalog.text END) FROM s ORDER BY s.i";
+      " OPERATOR(pg_catalog.||) " + notification::sql_text(notification::kOffsetAfterId) +
+      " OPERATOR(pg_catalog.||) s.id::pg_catalog.text OPERATOR(pg_catalog.||) " + close +
+      " ELSE s.h OPERATOR(pg_catalog.||) s.id::pg_catalog.text OPERATOR(pg_catalog.||) " + close +
+      " END) FROM s ORDER BY s.i";
   q.params.resize(15);
   q.params[0] = log;
   q.params[1] = quoted_attachment_table;

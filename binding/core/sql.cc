@@ -1,5 +1,6 @@
 #include "core/sql.h"
 
+#include "core/notification_format.h"
 #include "core/table_name.h"
 
 namespace pgadapter::sql {
@@ -72,7 +73,7 @@ std::string insert_and_notify(const std::string& table) {
          " pg_catalog.unnest($3::pg_catalog.text[])) WITH ORDINALITY AS u(p, c, h, i)),"
          " ins AS (INSERT INTO " + table + " (id, payload) SELECT id, p FROM src)"
          " SELECT pg_catalog.pg_notify(c, h OPERATOR(pg_catalog.||) id::pg_catalog.text"
-         " OPERATOR(pg_catalog.||) '\"}'::pg_catalog.text) FROM src ORDER BY i";
+         " OPERATOR(pg_catalog.||) " + notification::sql_text(notification::kIdClose) + ") FROM src ORDER BY i";
 }
 
 // The payloads whose running total (in id order) passes $2 bytes come back NULL with their size:
