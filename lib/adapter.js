@@ -177,6 +177,9 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
   // encodes as Socket.IO's default encoder does; socket.io-adapter's _encode still builds the rest
   // (the websocket frame). Anything else, or a relayed packet something has read, is encoded as usual.
   _encode(packet, packetOpts) {
+    // No socket of this namespace on this server: apply() will find nobody to write to, so nothing is
+    // encoded (a server that only emits, e.g. an API server, skips serializing every packet).
+    if (this.sids.size === 0) return [];
     const encoded = this.relays() ? encodeRelayed(packet) : undefined;
     if (encoded === undefined) return super._encode(packet, packetOpts);
     return super._encode.call({ encoder: { encode: () => encoded } }, packet, packetOpts);

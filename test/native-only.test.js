@@ -87,3 +87,33 @@ describe('@socket.io/postgres-emitter', () => {
     expect([...bin]).toEqual([1, 2, 3]);
   });
 });
+
+describe('encoding only where it is written', () => {
+  // Upstream (socket.io-adapter's broadcast) encodes every packet for the local clients, even when there are none.
+  test('a server without clients in the namespace does not encode its broadcasts; one with a client does', async () => {
+    const { cluster } = ctx;
+    const [A] = cluster.servers;
+    const others = [await cluster.connect(1), await cluster.connect(2)];
+    // The namespace's adapter encodes with the server's encoder: count the packets it encodes on A.
+    const encoder = A.io.of('/').adapter.encoder;
+    const encode = encoder.encode;
+    let encoded = 0;
+    encoder.encode = function (packet) {
+      encoded++;
+      return encode.call(this, packet);
+    };
+    try {
+      for (let i = 0; i < 5; i++) A.io.emit('api-only', i);
+      for (const client of others) expect((await waitForEvents(client, 'api-only', 5)).map(([i]) => i)).toEqual([0, 1, 2, 3, 4]);
+      expect(encoded).toBe(0);
+
+      const local = await cluster.connect(0);
+      encoded = 0; // (its CONNECT packet was encoded too)
+      A.io.emit('with-local', 'x');
+      for (const client of [local, ...others]) expect(await waitForEvents(client, 'with-local')).toEqual([['x']]);
+      expect(encoded).toBe(1);
+    } finally {
+      encoder.encode = encode;
+    }
+  });
+});

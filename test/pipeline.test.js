@@ -2,7 +2,9 @@
 // several statements may be in flight on the publishing connection (libpq pipeline mode), and without pipeline
 // mode (libpq 13) it runs one statement at a time. What a user sees: the debug log ("published N messages ... in
 // one statement"), the notifications, and the errorHandler.
+const path = require('path');
 const util = require('util');
+const { execFile } = require('child_process');
 const debugLib = require('debug');
 const { Client } = require('pg');
 const { waitFor } = require('./helpers/cluster');
@@ -52,7 +54,6 @@ describe('publishing connection', () => {
   afterAll(async () => {
     for (const native of opened) await native.close(1000);
     if (listener) await listener.end();
-    delete process.env.PGADAPTER_NO_PIPELINE;
   });
   beforeEach(() => {
     got.length = 0;
@@ -78,15 +79,21 @@ describe('publishing connection', () => {
     expect(errors).toEqual([]);
   });
 
+  test('pipeline mode by default (libpq 14+)', async () => {
+    const native = open(`pipeline_mode_${process.pid}`, []);
+    await warm(native, 'warm-mode');
+    expect(lines.filter((l) => /publishing connection: pipeline mode/.test(l))).toHaveLength(1);
+  });
+
   test('a flood with a refused statement in the middle: every good message once, only the refused one\'s neighbours out of order', async () => {
     const errors = [];
     const native = open(`pipeline_flood_${process.pid}`, errors);
     await warm(native, 'warm-flood');
     got.length = 0;
-    const BAD = 505;
+    const BAD = 5055;
     let n = 0;
-    for (let burst = 0; burst < 40; burst++) {
-      for (let i = 0; i < 25; i++, n++) {
+    for (let burst = 0; burst < 20; burst++) {
+      for (let i = 0; i < 500; i++, n++) {
         // PostgreSQL refuses an empty channel name: the whole statement it is in fails.
         if (n === BAD) expect(native.publish('', message(n))).toBeUndefined();
         else native.publish(channel, message(n));
@@ -140,5 +147,59 @@ describe('publishing connection', () => {
     expect(numbers.length + failedCount(errors)).toBe(n);
     expect(reportedCount(errors, 'CONNECTION_LOST')).toBe(1);
     expect(errors.filter((e) => !['PUBLISH_FAILED', 'CONNECTION_LOST', 'RECONNECTED'].includes(e.code))).toEqual([]);
+  });
+
+  test('without pipeline mode (as with libpq 13): one statement at a time, same results', async () => {
+    // The switch is read from the real environment, which a Jest test cannot set: a child process.
+    const lib = (name) => JSON.stringify(path.join(__dirname, '..', 'lib', name));
+    const script = `
+      const { Client } = require('pg');
+      const { openNativeClient } = require(${lib('client')});
+      const { resolveOptions } = require(${lib('options')});
+      const { paramsProvider } = require(${lib('connection')});
+      const message = (data) => ({ type: 9, uid: 'pipeline-test', nsp: '/', data });
+      const turn = () => new Promise((resolve) => setImmediate(resolve));
+      (async () => {
+        const got = [];
+        const errors = [];
+        const listener = new Client({ connectionString: process.env.DATABASE_URL });
+        await listener.connect();
+        listener.on('notification', (n) => got.push(JSON.parse(n.payload).data));
+        await listener.query('LISTEN "${channel}_off"');
+        const native = openNativeClient(paramsProvider(process.env.DATABASE_URL), resolveOptions({}),
+          { listen: false, report: (err) => errors.push(err.code) });
+        const until = async (what) => { while (!what()) await new Promise((r) => setTimeout(r, 10)); };
+        native.publish('${channel}_off', message('warm'));
+        await until(() => got.includes('warm'));
+        got.length = 0;
+        for (let i = 0; i < 20; i++) native.publish('${channel}_off', message(i));
+        await until(() => got.includes(19));
+        got.push('burst');
+        let n = 0;
+        for (let burst = 0; burst < 20; burst++) {
+          for (let i = 0; i < 25; i++, n++) native.publish(n === 255 ? '' : '${channel}_off', message(n));
+          await turn();
+        }
+        native.publish('${channel}_off', message('end'));
+        await until(() => got.includes('end'));
+        await native.close(1000);
+        await listener.end();
+        console.log(JSON.stringify({ got, errors }));
+      })();`;
+    const { stdout, stderr } = await new Promise((resolve, reject) => {
+      execFile(process.execPath, ['-e', script], {
+        timeout: 30000,
+        env: { ...process.env, PGADAPTER_NO_PIPELINE: '1', DEBUG: 'socket.io-postgres-native', DEBUG_COLORS: '0' },
+      }, (err, out, errOut) => (err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve({ stdout: out, stderr: errOut })));
+    });
+    expect(stderr).toMatch(/publishing connection: one statement at a time/);
+    expect(stderr).not.toMatch(/connection: pipeline mode/);
+    const { got: seen, errors } = JSON.parse(stdout);
+    const burst = seen.indexOf('burst');
+    expect(seen.slice(0, burst)).toEqual([...Array(20).keys()]);
+    expect(stderr).toMatch(/published 20 messages \(.*\) in one statement/);
+    // One statement at a time: a refused one's halves go out before anything else, so order holds.
+    expect(seen.slice(burst + 1)).toEqual([...[...Array(500).keys()].filter((i) => i !== 255), 'end']);
+    expect(errors).toEqual(['PUBLISH_FAILED']);
   });
 });

@@ -110,6 +110,10 @@ bool Client::quote_table(PGconn* conn, std::string& out) { return quote(conn, op
 void Client::on_connection_ready(Link& link) {
   PgConnection& conn = *link.conn;
   stats_.note(std::string(link.role) + " connection ready (backend pid " + std::to_string(conn.backend_pid()) + ")");
+  stats_.note(std::string(link.role) + " connection: " +
+              (conn.pipelined() ? "pipeline mode (up to " + std::to_string(PgConnection::kPipelineDepth) +
+                                      " statements in flight)"
+                                : std::string("one statement at a time (libpq without pipeline mode)")));
   std::string table;
   quote_table(conn.raw(), table);
   std::vector<Query> setup;

@@ -41,6 +41,16 @@ struct EscapeTable {
   }
 };
 constexpr EscapeTable kEscape;
+
+// True when one of the 8 bytes of `x` may be special (exact: true iff one is). Lets long runs of plain
+// text be skipped 8 bytes at a time (SWAR: a byte below 0x20, or equal to '"', '\\' or 0xED).
+bool any_special8(uint64_t x) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr uint64_t kHighs = 0x8080808080808080ULL;
+  const auto has_zero = [](uint64_t v) { return (v - kOnes) & ~v & kHighs; };
+  const uint64_t below_space = (x - kOnes * 0x20) & ~x & kHighs;
+  return (below_space | has_zero(x ^ (kOnes * '"')) | has_zero(x ^ (kOnes * '\\')) | has_zero(x ^ (kOnes * 0xED))) != 0;
+}
 constexpr char kHex[] = "0123456789abcdef";
 
 void append_u_escape(unsigned cp, std::string& out) {
@@ -643,6 +653,11 @@ void append_json_string(std::string_view s, std::string& out) {
   const size_t n = s.size();
   size_t run = 0;
   for (size_t i = 0; i < n; ++i) {
+    for (uint64_t word; i + 8 <= n; i += 8) {
+      std::memcpy(&word, bytes + i, 8);
+      if (any_special8(word)) break;
+    }
+    if (i >= n) break;
     unsigned char c = bytes[i];
     if (!kEscape.special[c]) continue;
     if (c == 0xED) {

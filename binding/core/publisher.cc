@@ -58,26 +58,53 @@ std::vector<Query> Publisher::setup_queries() const {
 }
 
 void Publisher::pump() {
-  if (abandoned_ || busy_ || queue_.empty() || !conn_.ready()) return;
-  if (hooks_.can_send && !hooks_.can_send(queue_.front().channel)) return;
-  if (queue_.front().log && (recovery_ == nullptr || !recovery_->usable())) {
-    unlog(0, queue_.size());
-    return pump();  // (the callbacks may have sent something already)
+  while (!abandoned_ && sent_ < queue_.size() && statements_.size() < conn_.depth() && conn_.ready()) {
+    // A logged statement runs alone (recovery's order: see send_logged), and so do the pieces of a refused
+    // one: retried one at a time, they keep their order among themselves and overtake nothing.
+    if (!statements_.empty() && (statements_.back().alone || !pieces_.empty())) return;
+    const OutMessage& next = queue_[sent_];
+    if (hooks_.can_send && !hooks_.can_send(next.channel)) return;
+    if (next.log && (recovery_ == nullptr || !recovery_->usable())) {
+      unlog(sent_, queue_.size() - sent_);
+      continue;  // (the callbacks may have sent something already)
+    }
+    if (next.log) {
+      if (statements_.empty()) send_logged();
+      return;
+    }
+    if (next.attachment) {
+      send_attachments();
+    } else {
+      send_batch();
+    }
   }
-  if (queue_.front().log) {
-    send_logged();
-  } else if (queue_.front().attachment) {
-    send_attachments();
-  } else {
-    send_batch();
+}
+
+void Publisher::sent(size_t count, bool logged, Query q) {
+  statements_.push_back({count, logged || !pieces_.empty()});
+  sent_ += count;
+  // What this statement took of the current piece (see finish).
+  if (!pieces_.empty()) {
+    if (pieces_.front() > count) {
+      pieces_.front() -= count;
+    } else {
+      pieces_.pop_front();
+    }
   }
+  conn_.enqueue(std::move(q));
+}
+
+void Publisher::done(size_t count) {
+  if (!statements_.empty()) statements_.pop_front();
+  sent_ -= std::min(sent_, count);
 }
 
 // A run of attachments: one statement inserts every row and sends every notification.
 void Publisher::send_attachments() {
   std::vector<const std::string*> payloads, channels, headers;
   size_t bytes = 0;
-  for (const OutMessage& m : queue_) {
+  for (auto it = queue_.begin() + static_cast<std::ptrdiff_t>(sent_); it != queue_.end(); ++it) {
+    const OutMessage& m = *it;
     if (!m.attachment || m.log || payloads.size() >= batch_limit() || bytes >= kMaxBatchBytes) break;
     if (!payloads.empty() && hooks_.can_send && !hooks_.can_send(m.channel)) break;
     payloads.push_back(&m.payload);
@@ -95,16 +122,17 @@ void Publisher::send_attachments() {
   q.params[3] = table_;
   q.param_formats = {1, 1, 1, 0};
   q.done = [this, count](PGresult* res, const std::string& error) { finish(count, res == nullptr, error); };
-  busy_ = true;
-  in_flight_ = count;
-  conn_.enqueue(std::move(q));
+  sent(count, false, std::move(q));
 }
 
-// A run of recoverable broadcasts: logged with their offsets and announced by one statement.
+// A run of recoverable broadcasts: logged with their offsets and announced by one statement. It is sent
+// only when nothing else is in flight, and nothing is sent while it is: the listener matches our own
+// logged results to our own notifications in stream order (see listener.h).
 void Publisher::send_logged() {
   std::vector<const OutMessage*> run;
   size_t bytes = 0;
-  for (const OutMessage& m : queue_) {
+  for (auto it = queue_.begin() + static_cast<std::ptrdiff_t>(sent_); it != queue_.end(); ++it) {
+    const OutMessage& m = *it;
     if (!m.log || run.size() >= batch_limit() || bytes >= kMaxBatchBytes) break;
     if (!run.empty() && hooks_.can_send && !hooks_.can_send(m.channel)) break;
     run.push_back(&m);
@@ -113,28 +141,15 @@ void Publisher::send_logged() {
   const size_t count = run.size();
   Query q = recovery_->log_batch(conn_.raw(), table_, uid_, run);
   q.done = [this, count](PGresult* res, const std::string& error) { on_logged(count, res, error); };
-  busy_ = true;
-  logged_in_flight_ = count;
-  in_flight_ = count;
-  conn_.enqueue(std::move(q));
+  sent(count, true, std::move(q));
 }
 
 void Publisher::on_logged(size_t count, PGresult* res, const std::string& error) {
-  logged_in_flight_ = 0;
-  if (abandoned_) {  // closing: abandon() settled these messages
-    busy_ = false;
-    return;
-  }
-  size_t rest = 0;  // of the current piece (see finish), not taken by this statement
-  if (!pieces_.empty()) {
-    rest = pieces_.front() > count ? pieces_.front() - count : 0;
-    pieces_.pop_front();
-  }
-  if (rest > 0) pieces_.push_front(rest);
+  done(count);  // nothing else was in flight: its messages are at the front of the queue
+  if (abandoned_) return;  // closing: abandon() settled these messages
   if (res != nullptr && !error.empty()) {
     // Refused (tables missing, no privilege, statement timeout...): nothing was committed, so the
     // messages go out again unlogged. Cross-server delivery never depends on the recovery tables.
-    busy_ = false;
     const char* code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
     const std::string state = code ? code : "";
     if (state == "42P01" || state == "42501" || state == "42703") {
@@ -166,7 +181,6 @@ void Publisher::on_logged(size_t count, PGresult* res, const std::string& error)
     logs.push_back(std::move(queue_.front().log));
     queue_.pop_front();
   }
-  busy_ = false;
   if (!error.empty() && hooks_.report) {
     hooks_.report("failed to publish " + std::to_string(count) + (count == 1 ? " message: " : " messages: ") + error,
                   codes::PUBLISH_FAILED);
@@ -197,8 +211,8 @@ void Publisher::unlog(size_t from, size_t count) {
 }
 
 void Publisher::unlog_queued() {
-  // The one in flight (if any) is settled by its own result.
-  unlog(busy_ ? logged_in_flight_ : 0, queue_.size());
+  // Those in flight (if any) are settled by their own results.
+  unlog(sent_, queue_.size());
 }
 
 void Publisher::send_batch() {
@@ -208,7 +222,8 @@ void Publisher::send_batch() {
   std::unordered_set<std::pair<std::string_view, std::string_view>, PairHash> seen;
   std::vector<const std::string*> channels, payloads;
   size_t bytes = 0;
-  for (const OutMessage& m : queue_) {
+  for (auto it = queue_.begin() + static_cast<std::ptrdiff_t>(sent_); it != queue_.end(); ++it) {
+    const OutMessage& m = *it;
     if (m.attachment || m.log || channels.size() >= batch_limit() || bytes >= kMaxBatchBytes) break;
     if (!channels.empty() && hooks_.can_send && !hooks_.can_send(m.channel)) break;
     if (!seen.emplace(m.channel, m.payload).second) break;
@@ -229,9 +244,7 @@ void Publisher::send_batch() {
     q.param_formats = {1, 1};
   }
   q.done = [this, count](PGresult* res, const std::string& error) { finish(count, res == nullptr, error); };
-  busy_ = true;
-  in_flight_ = count;
-  conn_.enqueue(std::move(q));
+  sent(count, false, std::move(q));
 }
 
 size_t Publisher::batch_limit() const {
@@ -256,21 +269,17 @@ void Publisher::abandon(const std::string& why, bool report) {
 }
 
 void Publisher::finish(size_t count, bool lost, const std::string& error) {
-  busy_ = false;
+  done(count);
   if (abandoned_) return;  // closing: already reported by abandon()
-  size_t rest = 0;  // of the current piece, not taken by this statement
-  if (!pieces_.empty()) {
-    rest = pieces_.front() > count ? pieces_.front() - count : 0;
-    pieces_.pop_front();
-  }
   if (!error.empty() && !lost && count > 1) {
     // PostgreSQL refused the statement, so none of its messages went out (one statement, one
-    // transaction): send them again in two halves, in order, until the bad ones stand alone.
-    if (rest > 0) pieces_.push_front(rest);
+    // transaction): send them again in two halves, in order, until the bad ones stand alone. They
+    // wait behind the statements already in flight, which necessarily go first.
+    const auto refused_end = queue_.begin() + static_cast<std::ptrdiff_t>(count);
+    std::rotate(queue_.begin(), refused_end, refused_end + static_cast<std::ptrdiff_t>(sent_));
     pieces_.push_front(count / 2);
     pieces_.push_front(count - count / 2);
   } else {
-    if (rest > 0) pieces_.push_front(rest);
     const std::string what = count == 1 && !queue_.empty()
                                  ? "1 message on channel \"" + queue_.front().channel + "\""
                                  : std::to_string(count) + " messages";

@@ -1,7 +1,9 @@
 // Publishes cluster messages in order on one connection. Messages pushed during one phase of Node's
-// loop, and those waiting while a batch is in flight, are grouped: a run of small messages goes out as one statement
-// (one transaction, one round trip), and so does a run of attachments (rows inserted and announced together). A batch
-// PostgreSQL refuses is sent again in halves, so one bad message fails alone.
+// loop, and those waiting while the connection's statements are in flight, are grouped: a run of small
+// messages goes out as one statement (one transaction, one round trip), and so does a run of
+// attachments (rows inserted and announced together). Up to the connection's depth of statements are in
+// flight at once (pipeline mode), each owning the next messages of the queue. A batch PostgreSQL refuses
+// is sent again in halves, so one bad message fails alone; the statements already in flight then go first.
 #pragma once
 
 #include <deque>
@@ -43,12 +45,12 @@ class Publisher {
   // The queued logged messages go out unlogged; their `done` gets an empty offset now.
   void unlog_queued();
   void pump();
-  bool drained() const { return queue_.empty() && !busy_; }
+  bool drained() const { return queue_.empty() && statements_.empty(); }
   size_t size() const { return queue_.size(); }
   // Closing: what is still queued will not be sent. Rejects the waiting logged broadcasts (the statement
   // in flight is settled by its connection) and, with `report`, says how many messages (PUBLISH_FAILED).
   void abandon(const std::string& why, bool report);
-  size_t in_flight() const { return busy_ ? in_flight_ : 0; }  // of size(), those in the statement being run
+  size_t in_flight() const { return sent_; }  // of size(), those in the statements being run
   void set_stats(Stats* stats) { stats_ = stats; }
 
  private:
@@ -59,6 +61,9 @@ class Publisher {
   void unlog(size_t from, size_t count);
   void send_batch();
   size_t batch_limit() const;
+  void sent(size_t count, bool logged, Query q);
+  // The oldest statement in flight is done (results come in the order sent).
+  void done(size_t count);
   // lost: the connection dropped with the statement in flight (it may have run: not resent).
   void finish(size_t count, bool lost, const std::string& error);
 
@@ -68,14 +73,18 @@ class Publisher {
   std::string table_;
   Recovery* recovery_ = nullptr;
   std::string uid_;
+  // The first sent_ messages are in the statements in flight, in order; the rest wait.
   std::deque<OutMessage> queue_;
-  // After a refused batch: how many messages at the front of the queue each next statement may
-  // take, in order (the halves of the refused batch, halved again when one is refused too).
+  struct Statement {
+    size_t count;  // its messages: the next ones of the queue
+    bool alone;    // nothing else in flight meanwhile: logged (see send_logged), or a retried piece
+  };
+  std::deque<Statement> statements_;  // in flight, oldest first
+  size_t sent_ = 0;
+  // After a refused batch: how many of the waiting messages each next statement may take, in order
+  // (the halves of the refused batch, halved again when one is refused too).
   std::deque<size_t> pieces_;
-  bool busy_ = false;
   bool abandoned_ = false;
-  size_t logged_in_flight_ = 0;  // messages of the logged statement in flight
-  size_t in_flight_ = 0;
   Stats* stats_ = nullptr;
   UvLoopHook<uv_check_t, Publisher, &Publisher::on_loop_turn> after_io_;
   UvLoopHook<uv_prepare_t, Publisher, &Publisher::on_loop_turn> before_io_;

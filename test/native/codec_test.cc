@@ -106,6 +106,19 @@ static void test_write_json() {
   CHECK_EQ(json(Value::string_of("\xED\xA3\xB5\xED\xB5\xB5")), "\"\xF1\x8D\x95\xB5\"");
   CHECK_EQ(json(Value::string_of("\xED\xB5\xB5\xED\xA3\xB5")), "\"\\udd75\\ud8f5\"");  // low then high: two escapes
   CHECK_EQ(json(Value::undefined()), "null");
+  // Plain text is skipped 8 bytes at a time: each special byte, at every offset of a block and at the ends,
+  // is still escaped, and the bytes next to it (0x1f/0x20, '!' after '"', 0xEC/0xEE) are left alone.
+  const std::pair<std::string, std::string> specials[] = {
+      {"\"", "\\\""}, {"\\", "\\\\"}, {"\n", "\\n"}, {"\x1f", "\\u001f"}, {std::string(1, '\0'), "\\u0000"},
+      {"\xED\xA0\x80", "\\ud800"}, {" ", " "}, {"!", "!"}, {"\xEC\x80\x80", "\xEC\x80\x80"}, {"\x7f", "\x7f"}};
+  for (const auto& [raw, escaped] : specials) {
+    for (size_t before = 0; before < 20; ++before) {
+      for (size_t after : {size_t{0}, size_t{1}, size_t{7}, size_t{8}, size_t{13}}) {
+        const std::string a(before, 'a'), b(after, 'b');
+        CHECK_EQ(json(Value::string_of(a + raw + b)), "\"" + a + escaped + b + "\"");
+      }
+    }
+  }
   Value m = Value::map();
   m.fields.emplace_back("a", Value::undefined());
   m.fields.emplace_back("b", Value::int_of(1));
