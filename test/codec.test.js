@@ -243,8 +243,11 @@ describe('toJson matches JSON.stringify', () => {
     expect(codec.toJson([1])).toBe('[1]');
   });
 
-  test('lone surrogates are replaced by U+FFFD (documented divergence)', () => {
-    expect(codec.toJson('a\ud800b')).toBe('"a\ufffdb"');
+  test('lone surrogates are kept, as JSON.stringify escapes them (and a real U+FFFD stays one)', () => {
+    for (const s of ['a\ud800b', '\udfff', 'x\ud83d', '\ud83d\ude00\udc00', 'a\ufffdb\ud800', 'y'.repeat(300) + '\udbff']) {
+      expect(codec.toJson(s)).toBe(JSON.stringify(s));
+      expect(codec.toJson({ [s]: [s] })).toBe(JSON.stringify({ [s]: [s] }));
+    }
   });
 });
 

@@ -34,6 +34,19 @@ describe('mixed cluster: pure-JS adapter 0.5 and native adapter', () => {
       expect(outside.received.some((e) => e[0] === 'room')).toBe(false);
     });
 
+    test('lone surrogates arrive as sent, inline and in an attachment', async () => {
+      const client = await cluster.connect(to);
+      const lone = 'a\ud800b\udfffc\ud83d\ude00';
+      cluster.servers[from].io.emit('lone', lone, { [lone]: lone });
+      // Binary: the attachment table (msgpack). @msgpack/msgpack keeps lone surrogates in strings of up to 200
+      // characters (longer ones go through TextEncoder, which replaces them: the pure-JS packages' own behaviour).
+      cluster.servers[from].io.emit('lone-bin', lone, Buffer.from([1]));
+      expect(await waitForEvents(client, 'lone')).toEqual([[lone, { [lone]: lone }]]);
+      const [[text, bin]] = await waitForEvents(client, 'lone-bin');
+      expect(JSON.stringify(text)).toBe(JSON.stringify(lone));
+      expect(bytesOf(bin)).toEqual(Buffer.from([1]));
+    });
+
     test('binary, large and Date payloads', async () => {
       const client = await cluster.connect(to);
       const when = new Date(Date.UTC(2024, 0, 2, 3, 4, 5, 678));

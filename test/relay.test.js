@@ -88,9 +88,8 @@ describe('relayed broadcasts in a mixed cluster (A native, B pure-JS, C native)'
     const [A, B, C] = cluster.servers;
     const [onA, onB, onC] = await Promise.all([A, B, C].map((s) => track(rawClient(s))));
     const [cA, cB, cC] = await Promise.all([A, B, C].map((s) => track(rawClient(s, { nsp: '/custom' }))));
-    // The reference: for A's broadcasts, what the pure-JS server B writes as a receiver (our servers
-    // send a lone surrogate as U+FFFD: codec.test.js, a documented divergence); for B's own, what B
-    // writes to its clients as the sender (Socket.IO's encoding, which its receivers repeat).
+    // The reference: for A's broadcasts, what the pure-JS server B writes as a receiver; for B's own, what
+    // B writes to its clients as the sender (Socket.IO's encoding, which its receivers repeat).
     for (const [from, nsp, receivers, reference] of [
       [A, '/', [onC], onB],
       [B, '/', [onA, onC], onB],

@@ -27,6 +27,43 @@ inline void check(napi_env env, napi_status status) {
   throw CodedError(Napi::Env(env), "Message too large to publish: " + what, codes::ENCODE_FAILED);
 }
 
+// napi_get_value_string_utf8 writes a lone surrogate as U+FFFD, where JSON.stringify writes \udXXX
+// and @msgpack/msgpack its three WTF-8 bytes. A string showing U+FFFD is read again as UTF-16 and its
+// lone surrogates kept as WTF-8 (the same length), which the codecs write as the pure-JS packages do.
+void keep_lone_surrogates(napi_env env, napi_value v, std::string& out) {
+  size_t n = 0;
+  check(env, napi_get_value_string_utf16(env, v, nullptr, 0, &n));
+  std::u16string u(n, u'\0');
+  check(env, napi_get_value_string_utf16(env, v, u.data(), n + 1, &n));
+  std::string w;
+  w.reserve(out.size());
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t c = u[i];
+    if (c >= 0xD800 && c <= 0xDBFF && i + 1 < n && u[i + 1] >= 0xDC00 && u[i + 1] <= 0xDFFF) {
+      c = 0x10000 + ((c - 0xD800) << 10) + (u[i + 1] - 0xDC00);
+      ++i;
+    }
+    if (c < 0x80) {
+      w.push_back(static_cast<char>(c));
+    } else if (c < 0x800) {
+      w.push_back(static_cast<char>(0xC0 | (c >> 6)));
+      w.push_back(static_cast<char>(0x80 | (c & 0x3F)));
+    } else if (c < 0x10000) {  // lone surrogates too (WTF-8)
+      w.push_back(static_cast<char>(0xE0 | (c >> 12)));
+      w.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
+      w.push_back(static_cast<char>(0x80 | (c & 0x3F)));
+    } else {
+      w.push_back(static_cast<char>(0xF0 | (c >> 18)));
+      w.push_back(static_cast<char>(0x80 | ((c >> 12) & 0x3F)));
+      w.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
+      w.push_back(static_cast<char>(0x80 | (c & 0x3F)));
+    }
+  }
+  out = std::move(w);
+}
+
+bool shows_replacement_char(const std::string& s) { return s.find("\xEF\xBF\xBD") != std::string::npos; }
+
 // `budget`: bytes the message may still take; the string's UTF-8 length is taken from it.
 void read_string(napi_env env, napi_value v, std::string& out, size_t& budget) {
   // One call for short strings: with 4+ bytes to spare, V8 cannot have stopped early.
@@ -37,6 +74,7 @@ void read_string(napi_env env, napi_value v, std::string& out, size_t& budget) {
     if (n > budget) too_large(env, "more than " + std::to_string(kMaxBytes) + " bytes");
     budget -= n;
     out.assign(buf, n);
+    if (shows_replacement_char(out)) keep_lone_surrogates(env, v, out);
     return;
   }
   check(env, napi_get_value_string_utf8(env, v, nullptr, 0, &n));
@@ -45,6 +83,7 @@ void read_string(napi_env env, napi_value v, std::string& out, size_t& budget) {
   out.resize(n);
   check(env, napi_get_value_string_utf8(env, v, out.data(), n + 1, &n));
   out.resize(n);
+  if (shows_replacement_char(out)) keep_lone_surrogates(env, v, out);
 }
 
 size_t typed_array_element_size(napi_typedarray_type t) {
