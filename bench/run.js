@@ -5,7 +5,7 @@
 //
 //   npm run bench                # full run (~4 min on 2 cores)
 //   npm run bench -- --quick     # ~1 min
-//   options: --rounds=N --duration=MS --warmup=MS --window=N --only=sse,small,b4k,b20k,bin1k,latency,burst
+//   options: --rounds=N --duration=MS --warmup=MS --window=N --only=sse,small,b4k,b20k,bin1k,latency,burst,local,localburst
 //            --adapters=pure,native --no-ceiling --cpu-prof (servers write .cpuprofile files to bench/results/prof)
 //            --recovery (servers run with connectionStateRecovery: the cost of logging every broadcast)
 //            --no-write (do not touch bench/results)
@@ -43,7 +43,7 @@ const CFG = {
   window: opt("window", null) === null ? null : Number(opt("window")), // default: per scenario
   latencyRate: 1000,
   ceilingSeconds: QUICK ? 1.5 : 3,
-  scenarios: opt("only", "sse,small,b4k,b20k,bin1k,latency,burst").split(","),
+  scenarios: opt("only", "sse,small,b4k,b20k,bin1k,latency,burst,local,localburst").split(","),
   adapters: opt("adapters", "pure,native").split(","),
   ceiling: !flag("no-ceiling"),
   cpuProf: flag("cpu-prof"),
@@ -63,6 +63,9 @@ const SCENARIOS = {
   // as the floods, at the same rate (the pure-JS pool opens its connections lazily).
   latency: { title: "latency at 1,000 msg/s", receivers: "clients", latency: true, burst: 1 },
   burst: { title: "latency at 1,000 msg/s in bursts of 20", receivers: "clients", latency: true, burst: 20 },
+  // The other part of the floor: B and C emit to their own client (io.local), no adapter, no PostgreSQL.
+  local: { title: "Socket.IO alone: io.local.emit on B/C at 1,000 msg/s", receivers: "clients", latency: true, burst: 1, local: "latency" },
+  localburst: { title: "Socket.IO alone: io.local.emit on B/C at 1,000 msg/s in bursts of 20", receivers: "clients", latency: true, burst: 20, local: "burst" },
 };
 for (const s of CFG.scenarios) if (!SCENARIOS[s]) throw new Error(`unknown scenario ${s}`);
 
@@ -241,7 +244,8 @@ async function runOne(ctx, scenario, adapter) {
     }
     void receiverOf;
 
-    if (sc.latency) servers[0].send({ cmd: "latency", rate: CFG.latencyRate, burst: sc.burst });
+    const emitters = sc.local ? servers.slice(1) : [servers[0]];
+    if (sc.latency) for (const e of emitters) e.send({ cmd: "latency", rate: CFG.latencyRate, burst: sc.burst, local: !!sc.local });
     else servers[0].send({ cmd: "flood", scenario, window: CFG.window || sc.window });
     await sleep(CFG.warmupMs);
     if (sc.latency) clients.send({ cmd: "record", on: true });
@@ -274,7 +278,7 @@ async function runOne(ctx, scenario, adapter) {
       clients.send({ cmd: "record", on: false });
       samples = (await clients.request({ cmd: "samples" }, "samples")).samples;
     }
-    const { sent } = await servers[0].request({ cmd: "stop" }, "stopped");
+    const sent = Math.min(...(await Promise.all(emitters.map((e) => e.request({ cmd: "stop" }, "stopped")))).map((m) => m.sent));
 
     // Drain: everything sent should arrive. Wait while it still makes progress (at most 10 s).
     let lastTotal = -1;
@@ -384,7 +388,7 @@ function tables(summary, ceiling) {
     const nl = (summary[s].native || {}).latency || {};
     const floor = ceiling && ceiling.latency && ceiling.latency[s];
     L.push("");
-    L.push(`| ${SCENARIOS[s].title} (A emit → client of B/C) | pure | native | ratio | PostgreSQL alone |`);
+    L.push(`| ${SCENARIOS[s].title} (${SCENARIOS[s].local ? "B/C emit → their own client" : "A emit → client of B/C"}) | pure | native | ratio | PostgreSQL alone |`);
     L.push("|---|--:|--:|--:|--:|");
     for (const k of ["p50", "p99", "max"]) {
       L.push(`| ${k} (ms) | ${fmt(pl[k], 2)} | ${fmt(nl[k], 2)} | ${fmtR(ratio(nl[k], pl[k]))} | ${floor ? fmt(floor[k], 2) : "–"} |`);
@@ -397,6 +401,22 @@ function tables(summary, ceiling) {
       "PostgreSQL alone (bench/notify_latency): NOTIFY → receipt on 3 LISTENing libpq connections, same rate and bursts " +
         "(one transaction per burst), same warm-up, no Node.js: the floor under the latency rows.",
     );
+    // The floor for an adapter costing nothing: PostgreSQL alone + Socket.IO alone (its `local` scenario).
+    for (const [localName, sc] of Object.entries(SCENARIOS).filter(([, x]) => x.local)) {
+      const target = sc.local;
+      const pgFloor = ceiling.latency[target];
+      const local = summary[localName] && ((summary[localName].native || {}).latency || (summary[localName].pure || {}).latency);
+      const row = summary[target] && summary[target].native && summary[target].pure;
+      if (!pgFloor || !local || !row || !row.latency || !summary[target].pure.latency) continue;
+      const floor = pgFloor.p50 + local.p50;
+      L.push("");
+      L.push(
+        `Floor of "${SCENARIOS[target].title}" (p50): PostgreSQL alone ${fmt(pgFloor.p50, 2)} ms + Socket.IO alone ` +
+          `(\`${localName}\` row) ${fmt(local.p50, 2)} ms = ${fmt(floor, 2)} ms for an adapter that cost nothing; measured: ` +
+          `pure-JS ${fmt(summary[target].pure.latency.p50, 2)} ms, native ${fmt(summary[target].native.latency.p50, 2)} ms. ` +
+          `The best ratio possible here is about ${fmt(floor / summary[target].pure.latency.p50, 2)}.`,
+      );
+    }
   }
   L.push("");
   L.push("| CPU while running (% of one core) | pure send | native send | pure recv | native recv | pure PG | native PG | clients ms/1k pure | native |");
@@ -467,7 +487,7 @@ function chart(summary, machine) {
     { key: "p50", label: "p50 latency", color: "#e8766a" },
     { key: "p99", label: "p99 latency", color: "#c0392b" },
   ];
-  const groups = CFG.scenarios.map((s) => {
+  const groups = CFG.scenarios.filter((s) => !SCENARIOS[s].local).map((s) => {
     const p = summary[s].pure || {};
     const n = summary[s].native || {};
     const vals = {};
@@ -594,7 +614,7 @@ function runCeiling(url) {
   };
   // The latency floor: the same rate, bursts, warm-up and measured time as each latency scenario.
   const latencyTool = path.join(path.dirname(bin), "notify_latency");
-  for (const s of CFG.scenarios.filter((x) => SCENARIOS[x].latency)) {
+  for (const s of CFG.scenarios.filter((x) => SCENARIOS[x].latency && !SCENARIOS[x].local)) {
     out.latency = out.latency || {};
     out.latency[s] = run(latencyTool, [CFG.durationMs / 1000, CFG.latencyRate, SCENARIOS[s].burst, 3, CFG.warmupMs / 1000]);
   }

@@ -2,7 +2,7 @@
 // One Socket.IO server of the bench, in its own process (forked by bench/run.js).
 //
 // env: BENCH_ADAPTER=pure|native, BENCH_URL (PostgreSQL), BENCH_PREFIX (channelPrefix), BENCH_ID.
-// IPC in:  {cmd:"flood", scenario, window} | {cmd:"progress", delivered} | {cmd:"latency", rate, burst}
+// IPC in:  {cmd:"flood", scenario, window} | {cmd:"progress", delivered} | {cmd:"latency", rate, burst, local}
 //          {cmd:"stop"} | {cmd:"probe"} | {cmd:"count", on} | {cmd:"cpu", tag} | {cmd:"close"}
 // IPC out: {type:"ready", port} | {type:"progress", count, maxSeq, reordered} | {type:"probe"}
 //          {type:"cpu", tag, usage} | {type:"stopped", sent} | {type:"closed", errors}
@@ -110,8 +110,10 @@ function schedulePump() {
 }
 
 // `rate` messages/s, emitted `burst` at a time (burst 1: one per timer tick; burst 20: 20 synchronous
-// io.emit() calls every 20 ms at 1,000 msg/s). Each message carries its own emit time.
-function startLatency(rate, burst = 1) {
+// io.emit() calls every 20 ms at 1,000 msg/s). Each message carries its own emit time. local: to this
+// server's own clients only (io.local, no adapter hop), for the floor under the latency rows.
+function startLatency(rate, burst = 1, local = false) {
+  const target = local ? io.local : io;
   const t0 = process.hrtime.bigint();
   sent = 0;
   let bursts = 0;
@@ -121,7 +123,7 @@ function startLatency(rate, burst = 1) {
       bursts++;
       for (let i = 0; i < burst; i++) {
         sent++;
-        io.emit("l", nowMicros(), sent);
+        target.emit("l", nowMicros(), sent);
       }
     }
   }, 1);
@@ -150,7 +152,7 @@ process.on("message", async (msg) => {
       schedulePump();
       break;
     case "latency":
-      startLatency(msg.rate, msg.burst);
+      startLatency(msg.rate, msg.burst, msg.local);
       break;
     case "stop":
       flooding = false;

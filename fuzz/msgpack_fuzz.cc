@@ -1,5 +1,6 @@
 // libFuzzer target: the attachment decoder (decode_msgpack), then encode_msgpack on what it accepted.
-// Also checks that the output is stable: encode(decode(encode(v))) == encode(v).
+// Also checks that the output is stable: encode(decode(encode(v))) == encode(v), and that a relayed
+// attachment (relay_decoded) reads back, envelope and data, as the message it came from.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -13,7 +14,47 @@ static const bool kRoundTrip = [] {
   return e == nullptr || std::string(e) != "0";
 }();
 
+#include "core/broadcast_relay.h"
+#include "core/json_codec.h"
 #include "core/msgpack_codec.h"
+
+// relay_decoded: the envelope with the wire JSON in place of its placeholder is the message again;
+// a message it refuses is left as it was.
+static void check_relay(const pgadapter::Value& decoded) {
+  pgadapter::Value copy = decoded;
+  pgadapter::Relayed relayed;
+  std::string before, after;
+  pgadapter::write_json(decoded, before);
+  if (!pgadapter::relay_decoded(copy, relayed)) {
+    pgadapter::write_json(copy, after);
+    if (after != before) {
+      std::fprintf(stderr, "relay_decoded changed a message it refused\n");
+      std::abort();
+    }
+    return;
+  }
+  pgadapter::Value envelope, data;
+  std::string error;
+  if (!pgadapter::parse_json(relayed.envelope, envelope, error) || !pgadapter::parse_json(relayed.wire, data, error) ||
+      data.kind != pgadapter::Value::Kind::Array) {
+    std::fprintf(stderr, "relay_decoded wrote JSON that does not read back: %s\n", error.c_str());
+    std::abort();
+  }
+  for (auto& f : envelope.fields) {
+    if (f.first != "data") continue;
+    for (auto& g : f.second.fields) {
+      if (g.first != "packet") continue;
+      for (auto& h : g.second.fields) {
+        if (h.first == "data") h.second = std::move(data);
+      }
+    }
+  }
+  pgadapter::write_json(envelope, after);
+  if (after != before) {
+    std::fprintf(stderr, "a relayed message reads back otherwise:\n  %s\n  %s\n", before.c_str(), after.c_str());
+    std::abort();
+  }
+}
 
 static void dump(const char* what, const std::string& bytes) {
   std::fprintf(stderr, "%s (%zu bytes):", what, bytes.size());
@@ -32,6 +73,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     return 0;
   }
+  check_relay(v);
   std::string out;
   pgadapter::encode_msgpack(v, out);
   if (!kRoundTrip) return 0;

@@ -26,7 +26,7 @@ FLAGS=(-std=c++17 -g -O1 -fno-omit-frame-pointer
 echo "fuzz: building with $CXX into $BUILD"
 "$CXX" "${FLAGS[@]}" "$ROOT/fuzz/json_fuzz.cc" "$ROOT/binding/core/json_codec.cc" -o "$BUILD/json_fuzz"
 "$CXX" "${FLAGS[@]}" "$ROOT/fuzz/msgpack_fuzz.cc" "$ROOT/binding/core/msgpack_codec.cc" \
-  "$ROOT/binding/core/json_codec.cc" -o "$BUILD/msgpack_fuzz"
+  "$ROOT/binding/core/json_codec.cc" "$ROOT/binding/core/broadcast_relay.cc" -o "$BUILD/msgpack_fuzz"
 "$CXX" "${FLAGS[@]}" "$ROOT/fuzz/table_name_fuzz.cc" "$ROOT/binding/core/table_name.cc" -o "$BUILD/table_name_fuzz"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/pgadapter-fuzz.XXXXXX")
@@ -59,6 +59,7 @@ const binary = [
   { uid: 'abc', nsp: '/', type: 3, data: { packet: { type: 5, data: ['bin', new Uint8Array([1, 2, 3, 255])] }, opts } },
   { when: new Date(1700000000123), old: new Date(-1), far: new Date(8640000000000000) },
   { big: 2 ** 60, neg: -(2 ** 40), f: 0.1, s: 'x'.repeat(300), arr: new Array(20).fill(7) },
+  { type: 3, data: { packet: { type: 2, data: ['ev', 1.5, { 1: 'a', b: [null, '\u2028\ud800'] }] }, opts }, uid: 'u', nsp: '/' },
 ];
 n = 0;
 for (const m of binary) fs.writeFileSync(path.join(dir, 'msgpack', `seed${n++}`), encode(m));

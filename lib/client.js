@@ -5,14 +5,15 @@ const { NativeClient } = require("./native");
 const { codes, toError, redact } = require("./errors");
 const { OutageTracker, RESTORED } = require("./health");
 const { Presence } = require("./presence");
-const { relayPacket, receivedData } = require("./relay");
+const { relayPacket, receivedData, EnvelopeParser } = require("./relay");
 const debug = require("debug")("socket.io-postgres-native");
 
 // Inline notifications arrive as JSON text already validated by the native core; attachments as objects.
 // A plain broadcast comes as its envelope and `wire`, its packet's data as JSON (lib/relay.js): that
 // data is parsed when read (relay) or now.
-function parseMessage(m, wire, relay = false) {
-  const message = typeof m === "string" ? JSON.parse(m) : m;
+// envelopes: an EnvelopeParser, for the envelopes of relayed broadcasts.
+function parseMessage(m, wire, relay = false, envelopes = null) {
+  const message = typeof m !== "string" ? m : wire !== undefined && envelopes ? envelopes.parse(m) : JSON.parse(m);
   if (wire !== undefined) {
     const { data } = message;
     if (relay) data.packet = relayPacket(data.packet, wire);
@@ -115,6 +116,7 @@ class SharedClient {
     this.linksDown = 0; // connections in an outage
     this.closed = false;
     this.native = null;
+    this.envelopes = new EnvelopeParser();
     this.outages = new OutageTracker((event, arg) => {
       if (event === RESTORED && this.presence) this.presence.rejoin();
       for (const adapter of this.routes.values()) {
@@ -229,7 +231,7 @@ class SharedClient {
       const adapter = this.routes.get(channel);
       if (!adapter) continue;
       try {
-        const message = parseMessage(flat[i + 1], flat[i + 3], adapter.relays());
+        const message = parseMessage(flat[i + 1], flat[i + 3], adapter.relays(), this.envelopes);
         const nspName = adapter.nsp.name;
         // The pure-JS emitter sends no top-level nsp: the channel says which namespace it is for.
         if (message.nsp === undefined) message.nsp = nspName;

@@ -42,6 +42,40 @@ Object.defineProperty(RelayedPacket.prototype, "data", {
   },
 });
 
+// Consecutive broadcasts of one sender mostly share their envelope (type, uid, nsp, rooms, flags):
+// it is parsed once, and each message gets fresh objects copied from that parse (three times
+// cheaper than JSON.parse), as JSON.parse would have made them.
+class EnvelopeParser {
+  constructor() {
+    this.text = null;
+    this.parsed = null;
+  }
+
+  parse(text) {
+    if (text !== this.text) {
+      this.parsed = JSON.parse(text);
+      this.text = text;
+    }
+    return copyJson(this.parsed);
+  }
+}
+
+function copyJson(value) {
+  if (typeof value !== "object" || value === null) return value;
+  if (Array.isArray(value)) {
+    const out = new Array(value.length);
+    for (let i = 0; i < value.length; i++) out[i] = copyJson(value[i]);
+    return out;
+  }
+  const out = {};
+  for (const key in value) {
+    // A "__proto__" field stays a field, as JSON.parse made it.
+    if (key === "__proto__") Object.defineProperty(out, key, { value: copyJson(value[key]), writable: true, enumerable: true, configurable: true });
+    else out[key] = copyJson(value[key]);
+  }
+  return out;
+}
+
 // The packet `received` (its data a placeholder) with the relayed JSON as its data.
 function relayPacket(received, json) {
   return new RelayedPacket(received, json);
@@ -104,4 +138,4 @@ function encodeRelayed(packet) {
   return json === undefined ? undefined : [expectedString(packet, json)];
 }
 
-module.exports = { relayPacket, appendTarget, receivedData, isDefaultJsonEncoder, encodeRelayed, relayedJson };
+module.exports = { relayPacket, appendTarget, receivedData, isDefaultJsonEncoder, encodeRelayed, relayedJson, EnvelopeParser };
