@@ -7,9 +7,16 @@
 
 namespace pgadapter {
 
+// One connection and its only user (the publisher or the listener): what that user adds to the connection's
+// life is fixed here before the connection is built, so nothing branches on which link it is.
 struct Client::Link {
   const char* role;
   ConnectionStats* stats;
+  std::function<void(PgConnection& conn, const std::string& table, std::vector<Query>& setup)> setup;
+  std::function<void()> after_setup;  // its setup is queued
+  std::function<void()> on_down;
+  std::function<bool()> has_work;  // weak mode: the user holds messages for this connection
+  std::function<void(std::vector<Notification>&)> on_notifications;
   std::unique_ptr<PgConnection> conn;
   bool outage_reported = false;
 };
@@ -30,22 +37,58 @@ Client::Client(uv_loop_t* loop, ClientOptions options, ClientSink& sink)
         const std::string name = Stats::code_name(code);
         return name == codes::CONNECTION_LOST || name == codes::RECONNECTED;
       }) {
-  auto make_link = [this](const char* role, ConnectionStats* stats) {
-    auto link = std::make_unique<Link>();
-    link->role = role;
-    link->stats = stats;
+  auto make_link = [this](std::unique_ptr<Link> link) {
     Link* l = link.get();
     PgConnection::Hooks hooks;
     hooks.get_params = [this](auto answer) { sink_.get_params(std::move(answer)); };
     hooks.on_ready = [this, l] { on_connection_ready(*l); };
     hooks.on_down = [this, l](const std::string& error, bool was_ready) { on_connection_down(*l, error, was_ready); };
     hooks.on_idle = [this] { maybe_finish_close(); };
-    hooks.has_work = [this, l] { return l == publish_link_.get() && publisher_ && !publisher_->drained(); };
-    link->conn = std::make_unique<PgConnection>(loop_, role, options_.reconnect, std::move(hooks));
+    hooks.has_work = l->has_work;
+    hooks.on_notifications = l->on_notifications;
+    l->conn = std::make_unique<PgConnection>(loop_, l->role, options_.reconnect, std::move(hooks));
     return link;
   };
 
-  publish_link_ = make_link("publishing", &stats_.publish);
+  auto publishing = std::make_unique<Link>();
+  publishing->role = "publishing";
+  publishing->stats = &stats_.publish;
+  publishing->has_work = [this] { return publisher_ && !publisher_->drained(); };
+  publishing->setup = [this](PgConnection& conn, const std::string& table, std::vector<Query>& setup) {
+    publisher_->set_table(table);
+    if (options_.create_table) {
+      Query create;
+      create.sql = sql::create_table(table);
+      create.done = [this](PGresult* res, const std::string& error) {
+        // Two servers creating the table at once: one of them loses the race (on the table or its row
+        // type), harmlessly.
+        const std::string code = sqlstate(res);
+        if (!error.empty() && res != nullptr && code != "42P07" && code != "23505" && code != "42710") {
+          report("cannot create table " + options_.table + ": " + error, codes::CREATE_TABLE_FAILED);
+        }
+      };
+      setup.push_back(std::move(create));
+    }
+    if (recovery_) {
+      for (Query& q : recovery_->setup_queries(conn.raw())) setup.push_back(std::move(q));
+    }
+    for (Query& q : publisher_->setup_queries()) setup.push_back(std::move(q));
+  };
+  publishing->after_setup = [this] {
+    if (!listener_) return;
+    std::vector<std::string> pending;
+    pending.swap(listening_pending_);
+    for (const std::string& channel : pending) {
+      if (listener_->listening(channel)) sink_.listening(channel);
+    }
+  };
+  publishing->on_down = [this] {
+    // What waits for an offset now would wait for the database: it goes out unlogged (delivered
+    // locally at once, to the other servers when the connection is back).
+    if (listener_) listener_->release_own();
+    publisher_->unlog_queued();
+  };
+  publish_link_ = make_link(std::move(publishing));
   Publisher::Hooks ph;
   ph.report = [this](const std::string& m, const char* code) { report(m, code); };
   ph.can_send = [this](const std::string& channel) {
@@ -60,7 +103,19 @@ Client::Client(uv_loop_t* loop, ClientOptions options, ClientSink& sink)
   if (options_.log) stats_.log = [this](const std::string& line) { sink_.log(line); };
 
   if (options_.listen) {
-    listen_link_ = make_link("listening", &stats_.listen);
+    auto listening = std::make_unique<Link>();
+    listening->role = "listening";
+    listening->stats = &stats_.listen;
+    listening->on_notifications = [this](std::vector<Notification>& batch) { listener_->on_notifications(batch); };
+    listening->setup = [this](PgConnection&, const std::string& table, std::vector<Query>& setup) {
+      listener_->set_table(table);
+      // Before the LISTENs: a peer that hears us is sure to see our presence.
+      if (!options_.presence_name.empty()) setup.push_back(presence_name_query());
+      for (Query& q : listener_->setup_queries()) setup.push_back(std::move(q));
+    };
+    listening->after_setup = [this] { listener_->on_ready(); };
+    listening->on_down = [this] { listener_->on_down(); };
+    listen_link_ = make_link(std::move(listening));
     Listener::Hooks lh;
     lh.deliver = [this](std::vector<Inbound>& batch) {
       stats_.on_received(batch);
@@ -81,9 +136,6 @@ Client::Client(uv_loop_t* loop, ClientOptions options, ClientSink& sink)
     lh.now = [this] { return static_cast<uint64_t>(uv_now(loop_)); };
     listener_ = std::make_unique<Listener>(*listen_link_->conn, options_.uid, std::move(lh));
     listener_->set_stats(&stats_);
-    PgConnection* lc = listen_link_->conn.get();
-    // The connection's hooks were fixed at construction; route notifications to the listener.
-    lc->set_notification_handler([this](std::vector<Notification>& batch) { listener_->on_notifications(batch); });
   }
 }
 
@@ -124,31 +176,7 @@ void Client::on_connection_ready(Link& link) {
     timeout.params = {std::to_string(options_.statement_timeout_ms)};
     setup.push_back(std::move(timeout));
   }
-  if (&link == publish_link_.get()) {
-    publisher_->set_table(table);
-    if (options_.create_table) {
-      Query create;
-      create.sql = sql::create_table(table);
-      create.done = [this](PGresult* res, const std::string& error) {
-        // Two servers creating the table at once: one of them loses the race (on the table or its row
-        // type), harmlessly.
-        const std::string code = sqlstate(res);
-        if (!error.empty() && res != nullptr && code != "42P07" && code != "23505" && code != "42710") {
-          report("cannot create table " + options_.table + ": " + error, codes::CREATE_TABLE_FAILED);
-        }
-      };
-      setup.push_back(std::move(create));
-    }
-    if (recovery_) {
-      for (Query& q : recovery_->setup_queries(conn.raw())) setup.push_back(std::move(q));
-    }
-    for (Query& q : publisher_->setup_queries()) setup.push_back(std::move(q));
-  } else if (listener_) {
-    listener_->set_table(table);
-    // Before the LISTENs: a peer that hears us is sure to see our presence.
-    if (!options_.presence_name.empty()) setup.push_back(presence_name_query());
-    for (Query& q : listener_->setup_queries()) setup.push_back(std::move(q));
-  }
+  link.setup(conn, table, setup);
   if (link.outage_reported) {
     // Reported once the setup (the re-LISTENs) has run: from then on nothing is missed.
     Query mark;
@@ -162,16 +190,9 @@ void Client::on_connection_ready(Link& link) {
     setup.push_back(std::move(mark));
   }
   conn.enqueue_front(std::move(setup));
-  if (&link == listen_link_.get() && listener_) listener_->on_ready();
+  link.after_setup();
   if (&session_conn() == &conn) flush_sessions();
   publisher_->pump();
-  if (&link == publish_link_.get() && listener_) {
-    std::vector<std::string> pending;
-    pending.swap(listening_pending_);
-    for (const std::string& channel : pending) {
-      if (listener_->listening(channel)) sink_.listening(channel);
-    }
-  }
 }
 
 void Client::on_connection_down(Link& link, const std::string& error, bool was_ready) {
@@ -183,14 +204,7 @@ void Client::on_connection_down(Link& link, const std::string& error, bool was_r
                      " (reconnecting)",
                  codes::CONNECTION_LOST);
   }
-  if (&link == publish_link_.get()) {
-    // What waits for an offset now would wait for the database: it goes out unlogged (delivered
-    // locally at once, to the other servers when the connection is back).
-    if (listener_) listener_->release_own();
-    publisher_->unlog_queued();
-  } else if (listener_) {
-    listener_->on_down();
-  }
+  link.on_down();
   // Closing: queued messages keep their closeTimeout (the connection may come back); the rest settles now.
   maybe_finish_close();
 }

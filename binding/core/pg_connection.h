@@ -81,9 +81,6 @@ class PgConnection {
   PgConnection& operator=(const PgConnection&) = delete;
 
   void start();
-  void set_notification_handler(std::function<void(std::vector<Notification>&)> fn) {
-    hooks_.on_notifications = std::move(fn);
-  }
   void enqueue(Query q);
   void enqueue_front(std::vector<Query> setup);  // runs these first, in order
   // Immediate. Commands queued or in flight are settled with an error (null result), but for the
