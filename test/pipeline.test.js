@@ -1,10 +1,11 @@
-// Publishing: messages published in one turn of the event loop leave together (one statement, one transaction),
+// Publishing: a message published while nothing is in flight leaves at once; what follows in the same turn of the
+// event loop leaves together behind it (one statement, one transaction),
 // several statements may be in flight on the publishing connection (libpq pipeline mode), and without pipeline
 // mode (libpq 13) it runs one statement at a time. What a user sees: the debug log ("published N messages ... in
 // one statement"), the notifications, and the errorHandler.
 const path = require('path');
 const util = require('util');
-const { execFile } = require('child_process');
+const { execFile, spawn } = require('child_process');
 const debugLib = require('debug');
 const { Client } = require('pg');
 const { waitFor } = require('./helpers/cluster');
@@ -60,23 +61,59 @@ describe('publishing connection', () => {
     lines.length = 0;
   });
 
-  test('a burst of 20 synchronous publishes goes out as one statement, also from a timer', async () => {
+  test('a burst of 20 synchronous publishes goes out as two statements (the first at once, 19 together), also from a timer', async () => {
     const errors = [];
     const native = open(`pipeline_burst_${process.pid}`, errors);
     await warm(native, 'warm');
     lines.length = 0;
     for (let i = 0; i < 20; i++) native.publish(channel, message(i));
     await waitFor(() => got.includes(19), 10000, () => `the burst (got ${JSON.stringify(got)})`);
-    expect(statements()).toEqual([20]);
+    expect(statements()).toEqual([1, 19]);
 
     lines.length = 0;
     setTimeout(() => {
       for (let i = 20; i < 40; i++) native.publish(channel, message(i));
     }, 1);
     await waitFor(() => got.includes(39), 10000, () => `the burst from a timer (got ${JSON.stringify(got)})`);
-    expect(statements()).toEqual([20]);
+    expect(statements()).toEqual([1, 19]);
     expect(got).toEqual(['warm', ...Array(40).keys()]);
     expect(errors).toEqual([]);
+  });
+
+  test('a message published while nothing is in flight leaves at once: emit() then process.exit() still publishes it', async () => {
+    // (A SIGTERM handler doing io.emit('bye'); process.exit(0).) The child's emitter is connected and idle (its
+    // warm-up arrived) when it is told to emit and exit in the same turn.
+    const exitChannel = `${channel}_exit`;
+    const seen = [];
+    const onNote = (n) => {
+      if (n.channel === exitChannel) seen.push(JSON.parse(n.payload).data);
+    };
+    listener.on('notification', onNote);
+    await listener.query(`LISTEN "${exitChannel}"`);
+    const lib = (name) => JSON.stringify(path.join(__dirname, '..', 'lib', name));
+    const script = `
+      const { openNativeClient } = require(${lib('client')});
+      const { resolveOptions } = require(${lib('options')});
+      const { paramsProvider } = require(${lib('connection')});
+      const message = (data) => ({ type: 9, uid: 'pipeline-test', nsp: '/', data });
+      const native = openNativeClient(paramsProvider(process.env.DATABASE_URL), resolveOptions({}),
+        { listen: false, report: () => {} });
+      native.publish('${exitChannel}', message('warm'));
+      process.on('message', () => {
+        native.publish('${exitChannel}', message('last words'));
+        process.exit(0);
+      });`;
+    const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    try {
+      await waitFor(() => seen.includes('warm'), 10000, 'the warm-up message');
+      child.send('go');
+      expect(await exited).toBe(0);
+      await waitFor(() => seen.includes('last words'), 5000, () => `the last message (got ${JSON.stringify(seen)})`);
+    } finally {
+      child.kill('SIGKILL');
+      listener.off('notification', onNote);
+    }
   });
 
   test('pipeline mode by default (libpq 14+)', async () => {
@@ -197,7 +234,7 @@ describe('publishing connection', () => {
     const { got: seen, errors } = JSON.parse(stdout);
     const burst = seen.indexOf('burst');
     expect(seen.slice(0, burst)).toEqual([...Array(20).keys()]);
-    expect(stderr).toMatch(/published 20 messages \(.*\) in one statement/);
+    expect(stderr).toMatch(/published 19 messages \(.*\) in one statement/);
     // One statement at a time: a refused one's halves go out before anything else, so order holds.
     expect(seen.slice(burst + 1)).toEqual([...[...Array(500).keys()].filter((i) => i !== 255), 'end']);
     expect(errors).toEqual(['PUBLISH_FAILED']);
