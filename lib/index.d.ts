@@ -139,7 +139,7 @@ export interface ConnectionStats {
 export interface PostgresAdapterStats {
   /** `listen` is null for an Emitter (it only publishes). */
   connections: { publish: ConnectionStats; listen: ConnectionStats | null };
-  /** depth: messages waiting to be sent; inFlight: those in the statement being committed. */
+  /** depth: messages waiting to be sent; inFlight: those in the statements being committed (up to 4 in pipeline mode). */
   queue: { depth: number; inFlight: number };
   /** Committed to PostgreSQL; bytes: payload bytes (JSON, or msgpack for attachments). */
   published: { messages: number; attachments: number; bytes: number };

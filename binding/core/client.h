@@ -106,7 +106,7 @@ class Client {
   size_t in_flight() const { return publisher_->in_flight(); }
 
  private:
-  struct Link;  // one connection and its outage bookkeeping
+  struct Link;  // one connection, its user's hooks and its outage bookkeeping
   void on_connection_ready(Link& link);
   Query presence_name_query() const;
   void on_connection_down(Link& link, const std::string& error, bool was_ready);
