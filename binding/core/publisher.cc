@@ -29,12 +29,9 @@ bool Publisher::push(OutMessage message) {
   queue_.push_back(std::move(message));
   // Nothing in flight or waiting: this one leaves at once, inside emit() (a process that exits right after
   // still publishes it, and it does not wait behind synchronous work). What follows in the same phase of the
-  // loop waits for its end and leaves together, pipelined behind it.
-  if (queue_.size() == 1 && statements_.empty()) {
-    pump();
-  } else if (!after_io_.start(conn_.loop(), this) || !before_io_.start(conn_.loop(), this)) {
-    pump();  // no hook: at once
-  }
+  // loop waits for its end and leaves together, pipelined behind it (or at once, if libuv refuses a hook).
+  const bool alone = queue_.size() == 1 && statements_.empty();
+  if (alone || !after_io_.start(conn_.loop(), this) || !before_io_.start(conn_.loop(), this)) pump();
   // Weak mode: a queued message keeps the loop alive until it is sent.
   conn_.update_keepalive();
   return true;
