@@ -25,8 +25,6 @@ uint32_t jitter(uint32_t delay_ms) {
   return dist(rng);
 }
 
-#define PGADAPTER_ENV(name) "PGADAPTER_" #name
-
 // libpq 14's pipeline functions, looked up at run time in the libpq we are linked to: the prebuilt
 // binary must still load against libpq 13 (RHEL 9), which lacks them (then commands run one at a time).
 struct PipelineApi {
@@ -59,9 +57,8 @@ PgConnection::PgConnection(uv_loop_t* loop, std::string name, ReconnectPolicy po
       name_(std::move(name)),
       policy_(policy),
       hooks_(std::move(hooks)),
-      // PGADAPTER_NO_PIPELINE (for the tests) runs the libpq 13 path with any libpq. (Spelled through a macro:
-      // an upper-case string literal reads as an error code to test/errors.test.js.)
-      pipeline_allowed_(pipeline_api() != nullptr && std::getenv(PGADAPTER_ENV(NO_PIPELINE)) == nullptr) {}
+      // PGADAPTER_NO_PIPELINE (for the tests) runs the libpq 13 path with any libpq.
+      pipeline_allowed_(pipeline_api() != nullptr && std::getenv("PGADAPTER_NO_PIPELINE") == nullptr) {}
 
 PgConnection::~PgConnection() { close(); }
 
