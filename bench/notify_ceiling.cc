@@ -19,29 +19,17 @@
 #include <string>
 #include <thread>
 
+#include "pg_tool.h"
+
 namespace {
+
+using pg_tool::connect_or_die;
+using pg_tool::die;
+using pg_tool::exec_or_die;
 
 using Clock = std::chrono::steady_clock;
 
 const char* kChannel = "notify_ceiling";
-
-[[noreturn]] void die(const char* what, PGconn* c) {
-  std::fprintf(stderr, "notify_ceiling: %s: %s\n", what, c ? PQerrorMessage(c) : "");
-  std::exit(1);
-}
-
-PGconn* connect_or_die(const char* conninfo) {
-  PGconn* c = PQconnectdb(conninfo);
-  if (PQstatus(c) != CONNECTION_OK) die("connect", c);
-  return c;
-}
-
-void exec_or_die(PGconn* c, const char* sql) {
-  PGresult* r = PQexec(c, sql);
-  ExecStatusType st = PQresultStatus(r);
-  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) die(sql, c);
-  PQclear(r);
-}
 
 double seconds_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
@@ -76,6 +64,7 @@ struct Listener {
 }  // namespace
 
 int main(int argc, char** argv) {
+  pg_tool::program = "notify_ceiling";
   if (argc < 2) {
     std::fprintf(stderr, "usage: %s <conninfo> [seconds=3] [batch=100] [inflight=4] [payload_bytes=100]\n", argv[0]);
     return 2;

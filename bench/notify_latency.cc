@@ -24,20 +24,15 @@
 #include <thread>
 #include <vector>
 
+#include "pg_tool.h"
+
 namespace {
 
+using pg_tool::connect_or_die;
+using pg_tool::die;
+using pg_tool::exec_or_die;
+
 const char* kChannel = "notify_latency";
-
-[[noreturn]] void die(const char* what, PGconn* c) {
-  std::fprintf(stderr, "notify_latency: %s: %s\n", what, c ? PQerrorMessage(c) : "");
-  std::exit(1);
-}
-
-PGconn* connect_or_die(const char* conninfo) {
-  PGconn* c = PQconnectdb(conninfo);
-  if (PQstatus(c) != CONNECTION_OK) die("connect", c);
-  return c;
-}
 
 int64_t now_ns() {
   timespec ts{};
@@ -76,6 +71,7 @@ double percentile_ms(const std::vector<int64_t>& sorted, double p) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  pg_tool::program = "notify_latency";
   if (argc < 2) {
     std::fprintf(stderr, "usage: %s <conninfo> [seconds=3] [rate=1000] [burst=1] [listeners=3] [warmup_seconds=1]\n",
                  argv[0]);
@@ -97,17 +93,14 @@ int main(int argc, char** argv) {
   for (int i = 0; i < nlisteners; ++i) {
     auto l = std::make_unique<Listener>();
     l->conn = connect_or_die(conninfo);
-    PGresult* r = PQexec(l->conn, "LISTEN notify_latency");
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) die("listen", l->conn);
-    PQclear(r);
+    exec_or_die(l->conn, "LISTEN notify_latency");
     listeners.push_back(std::move(l));
   }
   for (auto& l : listeners) threads.emplace_back([p = l.get()] { p->run(); });
 
   PGconn* s = connect_or_die(conninfo);
-  PGresult* r = PQexec(s, "SET synchronous_commit TO off");  // as the adapter's publisher
-  PQclear(r);
-  r = PQprepare(s, "n", "SELECT pg_catalog.pg_notify($1, $2)", 2, nullptr);
+  exec_or_die(s, "SET synchronous_commit TO off");  // as the adapter's publisher
+  PGresult* r = PQprepare(s, "n", "SELECT pg_catalog.pg_notify($1, $2)", 2, nullptr);
   if (PQresultStatus(r) != PGRES_COMMAND_OK) die("prepare", s);
   PQclear(r);
   if (!PQenterPipelineMode(s)) die("enter pipeline mode", s);
