@@ -123,10 +123,17 @@ describe('close()', () => {
   });
 
   test('a fetchSockets() and a serverSideEmit() waiting for answers settle at close, not after requestsTimeout', async () => {
-    const cluster = new Cluster({ channelPrefix: 'lifecycle', size: 2, adapterOpts: { requestsTimeout: 60000 } });
+    // The other server is alive (it sent a heartbeat) but never answers: a real second server can answer the
+    // fetchSockets() before close() runs, now that a request leaves at once.
+    const cluster = new Cluster({ channelPrefix: 'lifecycle', size: 1, adapterOpts: { requestsTimeout: 60000 } });
     await cluster.start();
+    const raw = new Client({ connectionString: url() });
+    await raw.connect();
     try {
       const a = cluster.servers[0].io;
+      const channel = `${cluster.adapterOpts.channelPrefix}#/`;
+      await raw.query('SELECT pg_catalog.pg_notify($1, $2)', [channel, JSON.stringify({ uid: 'silent-peer', type: 2, nsp: '/' })]);
+      await waitFor(async () => (await a.of('/').adapter.serverCount()) === 2, 10000, 'the silent peer to be counted');
       let ackErr;
       const ack = new Promise((resolve) => a.serverSideEmit('ping', (err) => { ackErr = err; resolve(); }));
       const fetching = settled(a.fetchSockets(), 'fetchSockets()');
@@ -136,6 +143,7 @@ describe('close()', () => {
       await withTimeout(ack, 10000, 'the serverSideEmit acknowledgement');
       expect(String(ackErr && ackErr.message)).toMatch(/closed/);
     } finally {
+      await raw.end();
       await cluster.close();
     }
   });
