@@ -10,6 +10,7 @@ const { paramsProvider, connectTimeoutOf } = require("./connection");
 const { DeliveredLog, isRestorable } = require("./recovery");
 const { healthOf } = require("./health");
 const { appendTarget, encodeRelayed, isDefaultJsonEncoder } = require("./relay");
+const { batchWrites } = require("./batched-writes");
 
 const EVENT = 2; // socket.io-parser packet type
 
@@ -183,6 +184,15 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
     const encoded = this.relays() ? encodeRelayed(packet) : undefined;
     if (encoded === undefined) return super._encode(packet, packetOpts);
     return super._encode.call({ encoder: { encode: () => encoded } }, packet, packetOpts);
+  }
+
+  // Every local delivery (broadcasts from PostgreSQL and from this server) passes here: the
+  // sockets written to get batched writes (lib/batched-writes.js).
+  apply(opts, callback) {
+    return super.apply(opts, (socket) => {
+      batchWrites(socket.conn);
+      callback(socket);
+    });
   }
 
   relays() {
