@@ -54,8 +54,15 @@ bool valid_wtf8(const std::string& s) {
   return true;
 }
 
-// JSON.parse(JSON.stringify(x)) gives x back, for x = FromValue(v) (see relay_decoded).
-bool json_exact(const Value& v) {
+// What a packet's data holds that JSON alone cannot carry (see json_exact).
+struct DataScan {
+  size_t binaries = 0;
+  bool placeholder_keys = false;  // "_placeholder" or "__proto__" somewhere
+};
+
+// JSON.parse(JSON.stringify(x)) gives x back, for x = FromValue(v) (see relay_decoded); with `scan`,
+// binaries are allowed and counted (they travel beside the JSON).
+bool json_exact(const Value& v, DataScan* scan = nullptr) {
   switch (v.kind) {
     case Value::Kind::Null:
     case Value::Kind::Bool:
@@ -67,20 +74,42 @@ bool json_exact(const Value& v) {
       return valid_wtf8(v.str);
     case Value::Kind::Array:
       for (const Value& item : v.items) {
-        if (!json_exact(item)) return false;
+        if (!json_exact(item, scan)) return false;
       }
       return true;
     case Value::Kind::Map:
       for (const auto& [key, item] : v.fields) {
-        if (!valid_wtf8(key) || !json_exact(item)) return false;
+        if (!valid_wtf8(key) || !json_exact(item, scan)) return false;
+        if (scan != nullptr && (key == "_placeholder" || key == "__proto__")) scan->placeholder_keys = true;
       }
       return true;
-    case Value::Kind::Undefined:
     case Value::Kind::Binary:
+      if (scan == nullptr) return false;
+      ++scan->binaries;
+      return true;
+    case Value::Kind::Undefined:
     case Value::Kind::Timestamp:
       break;
   }
   return false;
+}
+
+// Moves each binary into `out`, leaving Socket.IO's placeholder in its place, numbered in the order
+// the data is written. That is Socket.IO's order too, except in an object whose integer-like keys
+// come after others (JavaScript walks those first): the numbers then differ, and a client, which
+// matches placeholders to binaries by number, reads the same data.
+void take_binaries(Value& v, std::vector<std::string>& out) {
+  if (v.kind == Value::Kind::Binary) {
+    Value placeholder = Value::map();
+    placeholder.fields.emplace_back("_placeholder", Value::boolean_of(true));
+    placeholder.fields.emplace_back("num", Value::int_of(static_cast<int64_t>(out.size())));
+    out.push_back(std::move(v.str));
+    v = std::move(placeholder);
+  } else if (v.kind == Value::Kind::Array) {
+    for (Value& item : v.items) take_binaries(item, out);
+  } else if (v.kind == Value::Kind::Map) {
+    for (auto& field : v.fields) take_binaries(field.second, out);
+  }
 }
 
 }  // namespace
@@ -120,10 +149,19 @@ bool relay_inline(std::string_view text, const Value& header, const JsonSpan& sp
 bool relay_decoded(Value& message, Relayed& out) {
   if (!is_plain_broadcast(message)) return false;
   Value* items = field(*field(*field(message, "data"), "packet"), "data");
-  if (items == nullptr || items->kind != Value::Kind::Array || !json_exact(message)) return false;
-  out.wire.clear();
-  write_json(*items, out.wire);
+  if (items == nullptr || items->kind != Value::Kind::Array) return false;
+  DataScan scan;
+  if (!json_exact(*items, &scan) || (scan.binaries > 0 && scan.placeholder_keys)) return false;
+  Value data = std::move(*items);
   *items = Value::int_of(0);
+  if (!json_exact(message)) {
+    *items = std::move(data);
+    return false;
+  }
+  out.binaries.clear();
+  if (scan.binaries > 0) take_binaries(data, out.binaries);
+  out.wire.clear();
+  write_json(data, out.wire);
   out.envelope.clear();
   write_json(message, out.envelope);
   return true;

@@ -554,6 +554,7 @@ void Listener::on_fetched(PGresult* res, const std::string& error) {
     if (relay_decoded(decoded, relayed)) {
       e.json = std::move(relayed.envelope);
       e.wire = std::move(relayed.wire);
+      e.binaries = std::move(relayed.binaries);
     } else {
       e.message = std::move(decoded);
     }
@@ -592,7 +593,8 @@ void Listener::deliver() {
       }
     }
     if (e.state == State::Ready) {
-      batch.push_back(Inbound{std::move(e.channel), std::move(e.message), std::move(e.json), std::move(e.wire), e.offset});
+      batch.push_back(Inbound{std::move(e.channel), std::move(e.message), std::move(e.json), std::move(e.wire),
+                              std::move(e.binaries), e.offset});
       pop_front();
     } else if (e.state == State::OwnReady) {
       last_offset_ = std::max(last_offset_, e.offset);

@@ -29,6 +29,7 @@ struct Inbound {
   std::string json;  // a validated inline notification, parsed on the JavaScript side (faster there)
   // A plain broadcast (broadcast_relay.h): its packet's data as JSON; `json` is then the envelope.
   std::string wire;
+  std::vector<std::string> binaries;  // its binaries, beside `wire` (Relayed::binaries)
   int64_t offset = 0;  // connection state recovery: a verified offset, in stream order (0: none)
 };
 
@@ -86,6 +87,7 @@ class Listener {
     Value message;
     std::string json;
     std::string wire;  // see Inbound
+    std::vector<std::string> binaries;
     int64_t attachment_id = 0;
     int64_t offset = 0;
     State state = State::Ready;

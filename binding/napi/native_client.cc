@@ -437,8 +437,17 @@ void NativeClient::deliver(std::vector<Inbound>& batch) {
       try {
         // Inline JSON goes as a string: JSON.parse builds the objects faster than N-API calls.
         message = in.json.empty() ? FromValue(env, in.message) : Napi::String::New(env, in.json);
-        // A plain broadcast's data, as Socket.IO writes it to clients (broadcast_relay.h).
+        // A plain broadcast's data, as Socket.IO writes it to clients (broadcast_relay.h); with
+        // binaries: [data, ...binaries].
         wire = in.wire.empty() ? env.Undefined() : Napi::String::New(env, in.wire);
+        if (!in.binaries.empty()) {
+          Napi::Array parts = Napi::Array::New(env, in.binaries.size() + 1);
+          parts.Set(uint32_t{0}, wire);
+          for (size_t b = 0; b < in.binaries.size(); ++b) {
+            parts.Set(static_cast<uint32_t>(b + 1), Napi::Buffer<char>::Copy(env, in.binaries[b].data(), in.binaries[b].size()));
+          }
+          wire = parts;
+        }
       } catch (...) {
         // The core checked the lengths; whatever V8 still refuses (memory) skips this message only.
         client_->report("cannot hand a message on " + in.channel + " to JavaScript: " + what_of(std::current_exception()),
