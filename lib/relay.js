@@ -12,11 +12,11 @@ const BINARY_EVENT = 5;
 // prototype (one per instance would cost as much as the parse it saves on small packets), enumerable
 // so that for..in (socket.io-parser's hasBinary) sees it; the other fields are the received ones.
 class RelayedPacket {
-  constructor(received, json, binaries) {
-    // binaries: an attachment's, in the order of their placeholders in json (none: []); tail: the
-    // arguments appended before anything read the data (the recovery offset); read: the data was
-    // parsed (or replaced) since.
-    this[RELAY] = { json, binaries, tail: [], value: undefined, read: false };
+  constructor(received, json, bytes, binaries) {
+    // bytes: json's UTF-8 bytes, or undefined; binaries: an attachment's, in the order of their
+    // placeholders in json (none: []); tail: the arguments appended before anything read the data
+    // (the recovery offset); read: the data was parsed (or replaced) since.
+    this[RELAY] = { json, bytes, binaries, tail: [], value: undefined, read: false };
     for (const key in received) {
       if (key === "data") continue;
       // A "__proto__" field stays a field, as JSON.parse made it.
@@ -97,14 +97,16 @@ function withBinaries(value, binaries) {
 }
 
 // The packet `received` (its data a placeholder) with the relayed data as its data. wire: the data's
-// JSON, or [JSON, ...binaries] (see binding/core/broadcast_relay.h).
+// JSON, or [JSON, its UTF-8 bytes or undefined, ...binaries] (binding/napi/native_client.cc).
 function relayPacket(received, wire) {
-  return typeof wire === "string" ? new RelayedPacket(received, wire, []) : new RelayedPacket(received, wire[0], wire.slice(1));
+  return typeof wire === "string"
+    ? new RelayedPacket(received, wire, undefined, [])
+    : new RelayedPacket(received, wire[0], wire[1], wire.slice(2));
 }
 
 // The relayed data, parsed now (the server's encoder is not Socket.IO's default one).
 function parseWire(wire) {
-  return typeof wire === "string" ? JSON.parse(wire) : parseData(wire[0], wire.slice(1));
+  return typeof wire === "string" ? JSON.parse(wire) : parseData(wire[0], wire.slice(2));
 }
 
 // The data's JSON with its appended arguments, as JSON.stringify would write the whole array; undefined
@@ -175,4 +177,45 @@ function encodeRelayed(packet) {
   return [`${BINARY_EVENT}${binaries.length}-${expectedString(packet, json).slice(1)}`, ...binaries];
 }
 
-module.exports = { relayPacket, parseWire, appendTarget, receivedData, isDefaultJsonEncoder, encodeRelayed, relayedJson, EnvelopeParser };
+// The websocket frame of a relayed packet that nothing has read, from the bytes the core handed over
+// (no UTF-8 encoding of the string here), as [header and prefix, bytes]; undefined: none. The bytes
+// are the data's JSON: the frame is the engine.io message "4" of encodeRelayed's single string.
+function relayedFrame(packet) {
+  const state = packet[RELAY];
+  if (state === undefined || state.read || state.bytes === undefined || state.tail.length !== 0) return undefined;
+  if (packet.type !== EVENT || packet.id != null) return undefined;
+  return [frameHead(Buffer.from(`4${expectedString(packet, "")}`), state.bytes.length), state.bytes];
+}
+
+// RFC 6455 5.2: a final text frame (0x81), unmasked (server to client), its payload length in 7, 16
+// or 64 bits; followed here by the payload's first bytes (`prefix`) since it and the rest form one.
+function frameHead(prefix, rest) {
+  const n = prefix.length + rest;
+  const size = n < 126 ? 2 : n < 65536 ? 4 : 10;
+  const head = Buffer.allocUnsafe(size + prefix.length);
+  head[0] = 0x81;
+  if (size === 2) {
+    head[1] = n;
+  } else if (size === 4) {
+    head[1] = 126;
+    head.writeUInt16BE(n, 2);
+  } else {
+    head[1] = 127;
+    head.writeUInt32BE(Math.floor(n / 2 ** 32), 2);
+    head.writeUInt32BE(n >>> 0, 6);
+  }
+  prefix.copy(head, size);
+  return head;
+}
+
+module.exports = {
+  relayPacket,
+  parseWire,
+  appendTarget,
+  receivedData,
+  isDefaultJsonEncoder,
+  encodeRelayed,
+  relayedFrame,
+  relayedJson,
+  EnvelopeParser,
+};

@@ -21,9 +21,9 @@ Value* field(Value& map, std::string_view key) {
 
 bool is_int(const Value* v, int64_t n) { return v != nullptr && v->kind == Value::Kind::Int && v->integer == n; }
 
-// UTF-8, where the encoded surrogates of WTF-8 (ED A0..BF xx, what our codecs use for lone
-// surrogates) count as valid too: JSON writes them as \uXXXX escapes.
-bool valid_wtf8(const std::string& s) {
+// UTF-8, where with `surrogates` the encoded surrogates of WTF-8 (ED A0..BF xx, what our codecs
+// use for lone surrogates) count as valid too: JSON writes them as \uXXXX escapes.
+bool valid_wtf8(std::string_view s, bool surrogates = true) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   const size_t n = s.size();
   size_t i = 0;
@@ -42,7 +42,8 @@ bool valid_wtf8(const std::string& s) {
       ++i;
     } else if (c >= 0xC2 && c <= 0xDF && cont(i + 1)) {
       i += 2;
-    } else if (c >= 0xE0 && c <= 0xEF && cont(i + 1) && cont(i + 2) && (c != 0xE0 || p[i + 1] >= 0xA0)) {
+    } else if (c >= 0xE0 && c <= 0xEF && cont(i + 1) && cont(i + 2) && (c != 0xE0 || p[i + 1] >= 0xA0) &&
+               (surrogates || c != 0xED || p[i + 1] <= 0x9F)) {
       i += 3;
     } else if (c >= 0xF0 && c <= 0xF4 && cont(i + 1) && cont(i + 2) && cont(i + 3) && (c != 0xF0 || p[i + 1] >= 0x90) &&
                (c != 0xF4 || p[i + 1] <= 0x8F)) {
@@ -135,6 +136,7 @@ bool relay_inline(std::string_view text, const Value& header, const JsonSpan& sp
     return false;
   }
   out.wire.assign(text.substr(span.begin, span.end - span.begin));
+  out.utf8 = valid_wtf8(out.wire, false);
   out.envelope.clear();
   out.envelope.reserve(text.size() - out.wire.size() + 1);
   out.envelope.append(text.substr(0, span.begin));
@@ -162,6 +164,7 @@ bool relay_decoded(Value& message, Relayed& out) {
   if (scan.binaries > 0) take_binaries(data, out.binaries);
   out.wire.clear();
   write_json(data, out.wire);
+  out.utf8 = valid_wtf8(out.wire, false);
   out.envelope.clear();
   write_json(message, out.envelope);
   return true;

@@ -22,6 +22,9 @@ struct Relayed {
   // An attachment's binaries, in the order Socket.IO's binary encoder numbers them: in `wire` each is
   // the placeholder that encoder writes, {"_placeholder":true,"num":N}.
   std::vector<std::string> binaries;
+  // `wire` is valid UTF-8: it may go to clients as bytes, as Buffer.from(its JavaScript string)
+  // would be (false for a byte invalid in UTF-8, e.g. from a SQL_ASCII database).
+  bool utf8 = false;
 };
 
 // What ClusterAdapter hands to Adapter.broadcast as it is: a BROADCAST (type 3) without requestId

@@ -235,6 +235,7 @@ void Listener::accept(Notification& note) {
     if (relay_inline(note.payload, e.message, packet_data, relayed)) {
       e.json = std::move(relayed.envelope);
       e.wire = std::move(relayed.wire);
+      e.wire_utf8 = relayed.utf8;
     } else {
       e.json = std::move(note.payload);
     }
@@ -555,6 +556,7 @@ void Listener::on_fetched(PGresult* res, const std::string& error) {
       e.json = std::move(relayed.envelope);
       e.wire = std::move(relayed.wire);
       e.binaries = std::move(relayed.binaries);
+      e.wire_utf8 = relayed.utf8;
     } else {
       e.message = std::move(decoded);
     }
@@ -594,7 +596,7 @@ void Listener::deliver() {
     }
     if (e.state == State::Ready) {
       batch.push_back(Inbound{std::move(e.channel), std::move(e.message), std::move(e.json), std::move(e.wire),
-                              std::move(e.binaries), e.offset});
+                              std::move(e.binaries), e.wire_utf8, e.offset});
       pop_front();
     } else if (e.state == State::OwnReady) {
       last_offset_ = std::max(last_offset_, e.offset);

@@ -30,6 +30,7 @@ struct Inbound {
   // A plain broadcast (broadcast_relay.h): its packet's data as JSON; `json` is then the envelope.
   std::string wire;
   std::vector<std::string> binaries;  // its binaries, beside `wire` (Relayed::binaries)
+  bool wire_utf8 = false;             // Relayed::utf8
   int64_t offset = 0;  // connection state recovery: a verified offset, in stream order (0: none)
 };
 
@@ -88,6 +89,7 @@ class Listener {
     std::string json;
     std::string wire;  // see Inbound
     std::vector<std::string> binaries;
+    bool wire_utf8 = false;
     int64_t attachment_id = 0;
     int64_t offset = 0;
     State state = State::Ready;
