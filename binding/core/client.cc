@@ -306,7 +306,7 @@ void Client::restore_session(const std::string& pid, const std::string& nsp, con
   conn.enqueue(recovery_->restore(conn.raw(), pid, nsp, offset,
                                   [this, done = std::move(done)](bool found, RestoredSession session, const std::string& error) {
                                     --restores_;
-                                    if (found && listener_) session.baseline = listener_->baseline();
+                                    if (found && listener_) session.baseline = listener_->restore_baseline();
                                     done(found, std::move(session), error);
                                   }));
 }
