@@ -13,10 +13,14 @@ npx --no-install eslint --max-warnings 0 lib test examples bench scripts eslint.
 # parallel when this check was added) gets formatted in a later change and then joins this list.
 FORMATTED=(
   binding/addon.cc
+  binding/core/connection_owner.cc
+  binding/core/connection_owner.h
   binding/core/json_codec.h
   binding/core/message_encoder.cc
   binding/core/message_encoder.h
   binding/core/msgpack_codec.h
+  binding/core/presence.cc
+  binding/core/presence.h
   binding/core/publisher.h
   binding/core/sql.h
   binding/core/table_name.cc

@@ -7,27 +7,6 @@
 
 namespace pgadapter {
 
-// One connection and its only user (the publisher or the listener): what that user adds to the connection's
-// life is fixed here before the connection is built, so nothing branches on which link it is.
-struct Client::Link {
-  const char* role;
-  ConnectionStats* stats;
-  std::function<void(PgConnection& conn, const std::string& table, std::vector<Query>& setup)> setup;
-  std::function<void()> after_setup;  // its setup is queued
-  std::function<void()> on_down;
-  std::function<bool()> has_work;  // weak mode: the user holds messages for this connection
-  std::function<void(std::vector<Notification>&)> on_notifications;
-  std::unique_ptr<PgConnection> conn;
-  bool outage_reported = false;
-};
-
-namespace {
-std::string sqlstate(PGresult* res) {
-  const char* code = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
-  return code ? code : "";
-}
-}  // namespace
-
 Client::Client(uv_loop_t* loop, ClientOptions options, ClientSink& sink)
     : loop_(loop),
       options_(std::move(options)),
@@ -37,60 +16,7 @@ Client::Client(uv_loop_t* loop, ClientOptions options, ClientSink& sink)
         const std::string name = Stats::code_name(code);
         return name == codes::CONNECTION_LOST || name == codes::RECONNECTED;
       }) {
-  auto make_link = [this](std::unique_ptr<Link> link) {
-    Link* l = link.get();
-    PgConnection::Hooks hooks;
-    hooks.get_params = [this](auto answer) { sink_.get_params(std::move(answer)); };
-    hooks.on_ready = [this, l] { on_connection_ready(*l); };
-    hooks.on_down = [this, l](const std::string& error, bool was_ready) { on_connection_down(*l, error, was_ready); };
-    hooks.on_idle = [this] { maybe_finish_close(); };
-    hooks.has_work = l->has_work;
-    hooks.on_notifications = l->on_notifications;
-    l->conn = std::make_unique<PgConnection>(loop_, l->role, options_.reconnect, std::move(hooks));
-    return link;
-  };
-
-  auto publishing = std::make_unique<Link>();
-  publishing->role = "publishing";
-  publishing->stats = &stats_.publish;
-  publishing->has_work = [this] { return publisher_ && !publisher_->drained(); };
-  publishing->setup = [this](PgConnection& conn, const std::string& table, std::vector<Query>& setup) {
-    publisher_->set_table(table);
-    if (options_.create_table) {
-      Query create;
-      create.sql = sql::create_table(table);
-      create.done = [this](PGresult* res, const std::string& error) {
-        // Two servers creating the table at once: one of them loses the race (on the table or its row
-        // type), harmlessly.
-        const std::string code = sqlstate(res);
-        if (!error.empty() && res != nullptr && code != "42P07" && code != "23505" && code != "42710") {
-          report("cannot create table " + options_.table + ": " + error, codes::CREATE_TABLE_FAILED);
-        }
-      };
-      setup.push_back(std::move(create));
-    }
-    if (recovery_) {
-      for (Query& q : recovery_->setup_queries(conn.raw())) setup.push_back(std::move(q));
-    }
-    for (Query& q : publisher_->setup_queries()) setup.push_back(std::move(q));
-  };
-  publishing->after_setup = [this] {
-    if (!listener_) return;
-    std::vector<std::string> pending;
-    pending.swap(listening_pending_);
-    for (const std::string& channel : pending) {
-      if (listener_->listening(channel)) sink_.listening(channel);
-    }
-  };
-  publishing->on_down = [this] {
-    // What waits for an offset now would wait for the database: it goes out unlogged (delivered
-    // locally at once, to the other servers when the connection is back).
-    if (listener_) listener_->release_own();
-    publisher_->unlog_queued();
-  };
-  publish_link_ = make_link(std::move(publishing));
   Publisher::Hooks ph;
-  ph.report = [this](const std::string& m, const char* code) { report(m, code); };
   ph.can_send = [this](const std::string& channel) {
     return !listener_ || !listener_->awaiting_first_listen(channel);
   };
@@ -98,115 +24,89 @@ Client::Client(uv_loop_t* loop, ClientOptions options, ClientSink& sink)
   ph.release_own = [this] {
     if (listener_) listener_->release_own();
   };
-  publisher_ = std::make_unique<Publisher>(*publish_link_->conn, options_.max_queue, std::move(ph));
+  // The peers' answers to our first messages on a channel are heard once both connections are up.
+  auto publisher_up = [this] {
+    announce_listening();
+    on_connection_up();
+  };
+  publisher_ = std::make_unique<Publisher>(host(publisher_up), stats_.publish, options_.max_queue, std::move(ph));
+  if (options_.create_table) publisher_->create_table(options_.table);
   publisher_->set_stats(&stats_);
+  statements_ = publisher_.get();
   if (options_.log) stats_.log = [this](const std::string& line) { sink_.log(line); };
 
   if (options_.listen) {
-    auto listening = std::make_unique<Link>();
-    listening->role = "listening";
-    listening->stats = &stats_.listen;
-    listening->on_notifications = [this](std::vector<Notification>& batch) { listener_->on_notifications(batch); };
-    listening->setup = [this](PgConnection&, const std::string& table, std::vector<Query>& setup) {
-      listener_->set_table(table);
-      // Before the LISTENs: a peer that hears us is sure to see our presence.
-      if (!options_.presence_name.empty()) setup.push_back(presence_name_query());
-      for (Query& q : listener_->setup_queries()) setup.push_back(std::move(q));
-    };
-    listening->after_setup = [this] { listener_->on_ready(); };
-    listening->on_down = [this] { listener_->on_down(); };
-    listen_link_ = make_link(std::move(listening));
     Listener::Hooks lh;
     lh.deliver = [this](std::vector<Inbound>& batch) {
       stats_.on_received(batch);
       sink_.deliver(batch);
     };
-    lh.report = [this](const std::string& m, const char* code) { report(m, code); };
     lh.on_listening = [this](const std::string& channel) {
       stats_.note("LISTEN " + channel);
       publisher_->pump();
       // Told once our first messages on it can go out too: the INITIAL_HEARTBEAT the peers answer.
-      if (publish_link_->conn->ready()) {
+      if (publisher_->connected()) {
         sink_.listening(channel);
       } else {
         listening_pending_.push_back(channel);
       }
     };
-    lh.own_backend_pid = [this] { return publish_link_->conn->backend_pid(); };
+    lh.own_backend_pid = [this] { return publisher_->backend_pid(); };
     lh.now = [this] { return static_cast<uint64_t>(uv_now(loop_)); };
-    listener_ = std::make_unique<Listener>(*listen_link_->conn, options_.uid, std::move(lh));
+    listener_ = std::make_unique<Listener>(host([this] { on_connection_up(); }), stats_.listen, options_.uid,
+                                           std::move(lh));
     listener_->set_stats(&stats_);
+    listener_->set_presence_name(options_.presence_name);
+    statements_ = listener_.get();
   }
+}
+
+ConnectionOwner::Host Client::host(std::function<void()> on_up) {
+  ConnectionOwner::Host h;
+  h.loop = loop_;
+  h.reconnect = options_.reconnect;
+  h.statement_timeout_ms = options_.statement_timeout_ms;
+  h.stats = &stats_;
+  h.get_params = [this](auto answer) { sink_.get_params(std::move(answer)); };
+  h.report = [this](const std::string& m, const char* code) { report(m, code); };
+  h.quote_table = [this](PGconn* conn, std::string& out) { return quote_table(conn, out); };
+  h.on_up = std::move(on_up);
+  // Closing: queued messages keep their closeTimeout (the connection may come back); the rest settles now.
+  h.on_down = [this] { maybe_finish_close(); };
+  h.on_idle = [this] { maybe_finish_close(); };
+  return h;
 }
 
 Client::~Client() { close_now(); }
 
 void Client::start() {
-  publish_link_->conn->start();
-  if (listen_link_) listen_link_->conn->start();
+  publisher_->start();
+  if (listener_) listener_->start();
   if (options_.cleanup_interval_ms > 0) {
     cleanup_timer_.start(loop_, this, options_.cleanup_interval_ms, options_.cleanup_interval_ms);
   }
 }
 
-bool Client::quote(PGconn* conn, const std::string& name, std::string& out) {
+bool Client::quote_table(PGconn* conn, std::string& out) {
   std::string error;
-  if (sql::quote_qualified(conn, name, out, error)) return true;
-  report("cannot quote the table name \"" + name + "\": " + error, codes::BAD_TABLE_NAME);
+  if (sql::quote_qualified(conn, options_.table, out, error)) return true;
+  report("cannot quote the table name \"" + options_.table + "\": " + error, codes::BAD_TABLE_NAME);
   out = "\"\"";
   return false;
 }
 
-bool Client::quote_table(PGconn* conn, std::string& out) { return quote(conn, options_.table, out); }
-
-void Client::on_connection_ready(Link& link) {
-  PgConnection& conn = *link.conn;
-  stats_.note(std::string(link.role) + " connection ready (backend pid " + std::to_string(conn.backend_pid()) + ")");
-  stats_.note(std::string(link.role) + " connection: " +
-              (conn.pipelined() ? "pipeline mode (up to " + std::to_string(PgConnection::kPipelineDepth) +
-                                      " statements in flight)"
-                                : std::string("one statement at a time (libpq without pipeline mode)")));
-  std::string table;
-  quote_table(conn.raw(), table);
-  std::vector<Query> setup;
-  if (options_.statement_timeout_ms > 0) {
-    // Nothing of ours may wait forever on a lock or a stuck statement.
-    Query timeout;
-    timeout.sql = "SELECT pg_catalog.set_config('statement_timeout', $1, false)";
-    timeout.params = {std::to_string(options_.statement_timeout_ms)};
-    setup.push_back(std::move(timeout));
+void Client::announce_listening() {
+  if (!listener_) return;
+  std::vector<std::string> pending;
+  pending.swap(listening_pending_);
+  for (const std::string& channel : pending) {
+    if (listener_->listening(channel)) sink_.listening(channel);
   }
-  link.setup(conn, table, setup);
-  if (link.outage_reported) {
-    // Reported once the setup (the re-LISTENs) has run: from then on nothing is missed.
-    Query mark;
-    mark.sql = "SELECT 1";
-    mark.done = [this, &link](PGresult*, const std::string& error) {
-      if (!error.empty() || !link.outage_reported) return;
-      link.outage_reported = false;
-      ++link.stats->reconnects;
-      report(std::string("reconnected the ") + link.role + " connection to PostgreSQL", codes::RECONNECTED);
-    };
-    setup.push_back(std::move(mark));
-  }
-  conn.enqueue_front(std::move(setup));
-  link.after_setup();
-  if (&session_conn() == &conn) flush_sessions();
-  publisher_->pump();
 }
 
-void Client::on_connection_down(Link& link, const std::string& error, bool was_ready) {
-  stats_.note(std::string(link.role) + " connection " + (was_ready ? "lost: " : "failed: ") + error);
-  if (!link.outage_reported) {
-    // Once per outage: no report flood while the database stays down.
-    link.outage_reported = true;
-    report(std::string(link.role) + " connection to PostgreSQL " + (was_ready ? "lost: " : "failed: ") + error +
-                     " (reconnecting)",
-                 codes::CONNECTION_LOST);
-  }
-  link.on_down();
-  // Closing: queued messages keep their closeTimeout (the connection may come back); the rest settles now.
-  maybe_finish_close();
+void Client::on_connection_up() {
+  flush_sessions();  // (waiting only while the connection that runs them was down)
+  publisher_->pump();
 }
 
 void Client::enable_recovery(uint32_t max_disconnection_ms) {
@@ -214,8 +114,6 @@ void Client::enable_recovery(uint32_t max_disconnection_ms) {
   recovery_ = std::make_unique<Recovery>(options_.log_table, options_.session_table, max_disconnection_ms,
                                          [this](const std::string& m, const char* code) { report(m, code); });
   publisher_->set_recovery(recovery_.get(), options_.uid);
-  PgConnection& pc = *publish_link_->conn;
-  if (pc.ready()) pc.enqueue_front(recovery_->setup_queries(pc.raw()));
   if (listener_) listener_->set_recovery(recovery_.get());
   recovery_timer_.start(loop_, this, 500, 500);
 }
@@ -235,7 +133,7 @@ void Client::on_recovery_tick() {
 std::string Client::publish_logged(const std::string& channel, const Value& message, bool has_binary,
                                    std::function<void(const std::string&, const std::string&)> done) {
   auto log = std::make_unique<LogRecord>();
-  if (!recovery_ || !recovery_->usable() || !publish_link_->conn->ready() || !log_record_of(message, *log)) {
+  if (!recovery_ || !recovery_->usable() || !publisher_->connected() || !log_record_of(message, *log)) {
     // Not logged: delivered locally at once, to the other servers as a plain broadcast.
     std::string dropped = enqueue(channel, message, has_binary, nullptr);
     if (dropped.empty()) done("", "");
@@ -254,8 +152,6 @@ std::string Client::publish_logged(const std::string& channel, const Value& mess
   return enqueue(channel, message, has_binary, std::move(log));
 }
 
-PgConnection& Client::session_conn() const { return listen_link_ ? *listen_link_->conn : *publish_link_->conn; }
-
 void Client::persist_session(const std::string& pid, const std::string& sid, const std::string& nsp,
                              const std::vector<std::string>& rooms, Value data,
                              std::function<void(const std::string&)> done) {
@@ -265,13 +161,12 @@ void Client::persist_session(const std::string& pid, const std::string& sid, con
     return done("too many sessions waiting for PostgreSQL (" + std::to_string(kMaxPendingSessions) + ")");
   }
   pending_sessions_.push_back(PendingSession{pid, sid, nsp, rooms, std::move(data), uv_now(loop_), std::move(done)});
-  if (session_conn().ready()) flush_sessions();
+  if (statements_->connected()) flush_sessions();
 }
 
 void Client::flush_sessions() {
-  PgConnection& conn = session_conn();
   const uint64_t now = uv_now(loop_);
-  while (recovery_ && conn.ready() && !pending_sessions_.empty()) {
+  while (recovery_ && statements_->connected() && !pending_sessions_.empty()) {
     PendingSession p = std::move(pending_sessions_.front());
     pending_sessions_.pop_front();
     const uint64_t age = now - p.queued_at;
@@ -279,77 +174,48 @@ void Client::flush_sessions() {
       if (p.done) p.done("PostgreSQL was unreachable for as long as the session could be recovered");
       continue;
     }
-    Query q;
     try {
-      q = recovery_->persist(conn.raw(), p.pid, p.sid, p.nsp, p.rooms, p.data,
-                             static_cast<uint32_t>(recovery_->max_disconnection_ms() - age));
+      statements_->run([&](PGconn* conn) {
+        Query q = recovery_->persist(conn, p.pid, p.sid, p.nsp, p.rooms, p.data,
+                                     static_cast<uint32_t>(recovery_->max_disconnection_ms() - age));
+        q.done = [done = std::move(p.done)](PGresult*, const std::string& error) {
+          if (done) done(error);
+        };
+        return q;
+      });
     } catch (const std::exception& e) {  // msgpack cannot hold it (4 GiB)
       if (p.done) p.done(std::string("cannot encode socket.data: ") + e.what());
-      continue;
     }
-    q.done = [done = std::move(p.done)](PGresult*, const std::string& error) {
-      if (done) done(error);
-    };
-    conn.enqueue(std::move(q));
   }
 }
 
 void Client::restore_session(const std::string& pid, const std::string& nsp, const std::string& offset,
                              std::function<void(bool, RestoredSession, const std::string&)> done) {
-  // On the listening connection: in stream order with the notifications (see Listener::baseline).
-  if (closed_ || !recovery_ || !recovery_->usable() || !listener_ || !listen_link_->conn->ready()) {
+  // On the listening connection: in stream order with the notifications (see Listener::restore_baseline).
+  if (closed_ || !recovery_ || !recovery_->usable() || !listener_ || !listener_->connected()) {
     return done(false, {}, "");
   }
   if (restores_ >= kMaxRestores) return done(false, {}, "");
   ++restores_;
-  PgConnection& conn = *listen_link_->conn;
-  conn.enqueue(recovery_->restore(conn.raw(), pid, nsp, offset,
-                                  [this, done = std::move(done)](bool found, RestoredSession session, const std::string& error) {
-                                    --restores_;
-                                    if (found && listener_) session.baseline = listener_->restore_baseline();
-                                    done(found, std::move(session), error);
-                                  }));
-}
-
-Query Client::presence_name_query() const {
-  Query q;
-  q.sql = "SELECT pg_catalog.set_config('application_name', $1, false)";
-  q.params = {options_.presence_name};
-  q.per_connection = true;  // rerun by the next connect's setup
-  return q;
+  listener_->run([&](PGconn* conn) {
+    return recovery_->restore(conn, pid, nsp, offset,
+                              [this, done = std::move(done)](bool found, RestoredSession session, const std::string& error) {
+                                --restores_;
+                                if (found && listener_) session.baseline = listener_->restore_baseline();
+                                done(found, std::move(session), error);
+                              });
+  });
 }
 
 void Client::set_presence_name(const std::string& name) {
-  if (closed_ || !listen_link_ || name.empty() || name == options_.presence_name) return;
-  options_.presence_name = name;
-  if (listen_link_->conn->ready()) listen_link_->conn->enqueue(presence_name_query());
+  if (closed_ || !listener_) return;
+  listener_->set_presence_name(name);
 }
 
 void Client::presence(const std::string& pattern,
-                      std::function<void(bool, std::vector<std::pair<std::string, std::string>>, const std::string&)> done) {
-  if (closed_ || closing_ || !listen_link_ || !listen_link_->conn->ready()) return done(false, {}, "not connected");
-  Query q;
-  // A plain SELECT takes no transaction id: nothing is written, nothing committed.
-  q.sql =
-      "SELECT application_name, pg_catalog.date_part('epoch'::pg_catalog.text, "
-      "pg_catalog.timestamptz_mi(pg_catalog.statement_timestamp(), state_change))::pg_catalog.text "
-      "FROM pg_catalog.pg_stat_activity "
-      "WHERE datname OPERATOR(pg_catalog.=) pg_catalog.current_database() "
-      "AND application_name OPERATOR(pg_catalog.~~) $1::pg_catalog.text LIMIT " +
-      std::to_string(kMaxPresenceRows);
-  q.params = {pattern};
-  q.done = [done = std::move(done)](PGresult* res, const std::string& error) {
-    if (!error.empty() || res == nullptr || PQnfields(res) != 2) return done(false, {}, error.empty() ? "no result" : error);
-    std::vector<std::pair<std::string, std::string>> rows;
-    const int n = std::min(PQntuples(res), kMaxPresenceRows);
-    rows.reserve(static_cast<size_t>(n));
-    for (int i = 0; i < n; ++i) {
-      rows.emplace_back(std::string(PQgetvalue(res, i, 0), static_cast<size_t>(PQgetlength(res, i, 0))),
-                        PQgetisnull(res, i, 1) ? std::string() : std::string(PQgetvalue(res, i, 1)));
-    }
-    done(true, std::move(rows), "");
-  };
-  listen_link_->conn->enqueue(std::move(q));
+                      std::function<void(bool, PresenceRows, const std::string&)> done) {
+  if (closed_ || closing_ || !listener_ || !listener_->connected()) return done(false, {}, "not connected");
+  listener_->run([&](PGconn*) { return presence_query(pattern, std::move(done)); });
 }
 
 std::string Client::publish(const std::string& channel, const Value& message, bool has_binary) {
@@ -388,9 +254,9 @@ std::string Client::enqueue(const std::string& channel, const Value& message, bo
 }
 
 ConnectionStats::State Client::connection_state(bool listening) const {
-  const Link* link = listening ? listen_link_.get() : publish_link_.get();
-  if (link != nullptr && link->conn->ready()) return ConnectionStats::State::Connected;
-  if (link == nullptr || closed_ || link->outage_reported) return ConnectionStats::State::Down;
+  const ConnectionOwner* owner = listening ? static_cast<const ConnectionOwner*>(listener_.get()) : publisher_.get();
+  if (owner != nullptr && owner->connected()) return ConnectionStats::State::Connected;
+  if (owner == nullptr || closed_ || owner->outage()) return ConnectionStats::State::Down;
   return ConnectionStats::State::Connecting;
 }
 
@@ -403,23 +269,26 @@ void Client::unlisten(const std::string& channel) {
 }
 
 void Client::on_cleanup_tick() {
-  Link& link = listen_link_ ? *listen_link_ : *publish_link_;
-  if (cleanup_running_ || !link.conn->ready()) return;
-  std::string table;
-  if (!quote_table(link.conn->raw(), table)) return;
-  Query q;
-  q.sql = sql::delete_older_than(table);
-  q.params = {std::to_string(options_.cleanup_interval_ms) + " milliseconds"};
-  q.done = [this](PGresult*, const std::string& error) {
-    cleanup_running_ = false;
-    if (!error.empty()) report("cleanup of " + options_.table + " failed: " + error, codes::CLEANUP_FAILED);
-  };
-  q.per_connection = true;
-  cleanup_running_ = true;
-  link.conn->enqueue(std::move(q));
-  if (recovery_ && recovery_->usable()) {
-    for (Query& r : recovery_->cleanup(link.conn->raw())) link.conn->enqueue(std::move(r));
-  }
+  if (cleanup_running_ || !statements_->connected()) return;
+  statements_->run([this](PGconn* conn) {
+    std::vector<Query> out;
+    std::string table;
+    if (!quote_table(conn, table)) return out;
+    Query q;
+    q.sql = sql::delete_older_than(table);
+    q.params = {std::to_string(options_.cleanup_interval_ms) + " milliseconds"};
+    q.done = [this](PGresult*, const std::string& error) {
+      cleanup_running_ = false;
+      if (!error.empty()) report("cleanup of " + options_.table + " failed: " + error, codes::CLEANUP_FAILED);
+    };
+    q.per_connection = true;
+    cleanup_running_ = true;
+    out.push_back(std::move(q));
+    if (recovery_ && recovery_->usable()) {
+      for (Query& r : recovery_->cleanup(conn)) out.push_back(std::move(r));
+    }
+    return out;
+  });
 }
 
 void Client::report(const std::string& message, const char* code) {
@@ -473,9 +342,8 @@ void Client::close(uint32_t flush_timeout_ms, std::function<void()> done) {
 // run for callers (a session persisted or restored while the sockets were disconnected by io.close()).
 bool Client::flushed() const {
   // Queued messages wait for the deadline even while the database is away: a reconnect may still send them.
-  if (!publisher_->drained()) return false;
-  if (publish_link_->conn->ready() && !publish_link_->conn->idle()) return false;
-  return !listen_link_ || !listen_link_->conn->ready() || listen_link_->conn->idle();
+  if (!publisher_->drained() || publisher_->busy()) return false;
+  return !listener_ || !listener_->busy();
 }
 
 void Client::maybe_finish_close() {
@@ -500,8 +368,8 @@ void Client::finish_close(bool report_unsent) {
   // Every callback settles, in order: the messages never sent, the statements queued or in
   // flight (by their connections), then own logged broadcasts waiting for their turn in the stream.
   publisher_->abandon("the adapter is closed", report_unsent);
-  if (listen_link_) listen_link_->conn->close();
-  publish_link_->conn->close();
+  if (listener_) listener_->close_connection();
+  publisher_->close_connection();
   if (listener_) listener_->abandon();
   std::vector<std::function<void()>> waiters = std::move(close_waiters_);
   close_waiters_.clear();

@@ -1,5 +1,6 @@
-// The native client behind one createAdapter() call (or one Emitter): a publishing connection
-// and, for adapters, a listening connection, plus the periodic cleanup of the attachment table.
+// The native client behind one createAdapter() call (or one Emitter): a publisher and, for adapters, a
+// listener (each owns its connection), plus what runs beside them: the periodic cleanup of the attachment
+// table, and the sessions of connection state recovery.
 #pragma once
 
 #include <deque>
@@ -8,8 +9,10 @@
 #include <string>
 #include <vector>
 
+#include "core/connection_owner.h"
 #include "core/listener.h"
 #include "core/pg_connection.h"
+#include "core/presence.h"
 #include "core/publisher.h"
 #include "core/recovery.h"
 #include "core/report_limiter.h"
@@ -82,12 +85,9 @@ class Client {
 
   // Quiet idle (see README): the listening session's application_name, set now and at every connect.
   void set_presence_name(const std::string& name);
-  // The sessions of this database whose application_name is LIKE `pattern`, read-only (no XID): for
-  // each, its name and the seconds since its last state change as text (empty when not visible to
-  // our role). ok=false: not connected, or the query failed (error says why). At most kMaxPresenceRows.
+  // See presence_query (presence.h), on the listening connection. ok=false also when not connected.
   void presence(const std::string& pattern,
-                std::function<void(bool ok, std::vector<std::pair<std::string, std::string>> rows, const std::string& error)> done);
-  static constexpr int kMaxPresenceRows = 1000;
+                std::function<void(bool ok, PresenceRows rows, const std::string& error)> done);
   static constexpr size_t kMaxPendingSessions = 10000;
   void close_now();
   bool closed() const { return closed_; }
@@ -100,18 +100,17 @@ class Client {
 
   // For stats() and health().
   Stats& stats() { return stats_; }
-  bool listens() const { return listen_link_ != nullptr; }
+  bool listens() const { return listener_ != nullptr; }
   ConnectionStats::State connection_state(bool listening) const;
   size_t queued() const { return publisher_->size(); }  // waiting or in flight
   size_t in_flight() const { return publisher_->in_flight(); }
 
  private:
-  struct Link;  // one connection, its user's hooks and its outage bookkeeping
-  void on_connection_ready(Link& link);
-  Query presence_name_query() const;
-  void on_connection_down(Link& link, const std::string& error, bool was_ready);
+  // What each connection's owner gets from us; on_up: what follows its connection's setup.
+  ConnectionOwner::Host host(std::function<void()> on_up);
+  void on_connection_up();
+  void announce_listening();
   bool quote_table(PGconn* conn, std::string& out);
-  bool quote(PGconn* conn, const std::string& name, std::string& out);
   struct PendingSession {
     std::string pid, sid, nsp;
     std::vector<std::string> rooms;
@@ -119,7 +118,6 @@ class Client {
     uint64_t queued_at;
     std::function<void(const std::string&)> done;
   };
-  PgConnection& session_conn() const;
   void flush_sessions();
   void on_recovery_tick();
   std::string enqueue(const std::string& channel, const Value& message, bool has_binary, std::unique_ptr<LogRecord> log);
@@ -137,10 +135,10 @@ class Client {
   ClientOptions options_;
   ClientSink& sink_;
   Stats stats_;  // before what points to it
-  std::unique_ptr<Link> publish_link_;
-  std::unique_ptr<Link> listen_link_;
   std::unique_ptr<Publisher> publisher_;
-  std::unique_ptr<Listener> listener_;
+  std::unique_ptr<Listener> listener_;  // null for an emitter
+  // Runs our own statements (sessions, cleanup): the listener's connection, or the publisher's without one.
+  ConnectionOwner* statements_ = nullptr;
   UvTimer<Client, &Client::on_cleanup_tick> cleanup_timer_;
   UvTimer<Client, &Client::on_flush_deadline> flush_timer_;
   UvTimer<Client, &Client::on_recovery_tick> recovery_timer_;

@@ -8,6 +8,7 @@
 #include "core/json_codec.h"
 #include "core/msgpack_codec.h"
 #include "core/notification_format.h"
+#include "core/presence.h"
 #include "core/sql.h"
 #include "core/stats.h"
 
@@ -51,13 +52,13 @@ std::string clip(const std::string& s) { return s.size() > 120 ? s.substr(0, 120
 
 }  // namespace
 
-Listener::Listener(PgConnection& conn, std::string uid, Hooks hooks)
-    : conn_(conn), uid_(std::move(uid)), hooks_(std::move(hooks)) {}
+Listener::Listener(Host host, ConnectionStats& counts, std::string uid, Hooks hooks)
+    : ConnectionOwner("listening", counts, std::move(host)), uid_(std::move(uid)), hooks_(std::move(hooks)) {}
 
 Query Listener::listen_query(const std::string& channel, bool listen) {
   Query q;
   std::string quoted, error;
-  if (!sql::quote_identifier(conn_.raw(), channel, quoted, error)) quoted = "\"\"";
+  if (!sql::quote_identifier(conn().raw(), channel, quoted, error)) quoted = "\"\"";
   q.sql = std::string(listen ? "LISTEN " : "UNLISTEN ") + quoted;
   q.per_connection = true;
   if (listen) {
@@ -79,12 +80,12 @@ Query Listener::listen_query(const std::string& channel, bool listen) {
 
 void Listener::add(const std::string& channel) {
   if (!channels_.emplace(channel, false).second) return;
-  if (conn_.ready()) conn_.enqueue(listen_query(channel, true));
+  if (connected()) conn().enqueue(listen_query(channel, true));
 }
 
 void Listener::remove(const std::string& channel) {
   if (channels_.erase(channel) == 0) return;
-  if (conn_.ready()) conn_.enqueue(listen_query(channel, false));
+  if (connected()) conn().enqueue(listen_query(channel, false));
 }
 
 bool Listener::listening(const std::string& channel) const {
@@ -95,6 +96,19 @@ bool Listener::listening(const std::string& channel) const {
 bool Listener::awaiting_first_listen(const std::string& channel) const {
   auto it = channels_.find(channel);
   return it != channels_.end() && !it->second;
+}
+
+void Listener::add_setup(const std::string& table, std::vector<Query>& setup) {
+  table_ = table;
+  // Before the LISTENs: a peer that hears us is sure to see our presence.
+  if (!presence_name_.empty()) setup.push_back(presence_name_query(presence_name_));
+  for (Query& q : setup_queries()) setup.push_back(std::move(q));
+}
+
+void Listener::set_presence_name(const std::string& name) {
+  if (name.empty() || name == presence_name_) return;
+  presence_name_ = name;
+  if (connected()) conn().enqueue(presence_name_query(name));
 }
 
 std::vector<Query> Listener::setup_queries() {
@@ -108,7 +122,7 @@ std::vector<Query> Listener::setup_queries() {
 // connection after the LISTENs, so every commit after its snapshot is notified to us.
 Query Listener::baseline_query() {
   synced_ = false;
-  return recovery_->baseline(conn_.raw(), [this](bool ok, int64_t max_id) {
+  return recovery_->baseline(conn().raw(), [this](bool ok, int64_t max_id) {
     if (ok) baseline_ = std::max(baseline_, max_id);
     synced_ = true;
     // Own broadcasts committed before the snapshot: their notifications may never come.
@@ -132,10 +146,10 @@ int64_t Listener::restore_baseline() {
 void Listener::set_recovery(Recovery* recovery) {
   const bool first = recovery_ == nullptr;
   recovery_ = recovery;
-  if (first && recovery_ && conn_.ready()) conn_.enqueue(baseline_query());
+  if (first && recovery_ && connected()) conn().enqueue(baseline_query());
 }
 
-void Listener::on_down() {
+void Listener::on_connection_lost() {
   synced_ = false;
   // Nothing to order our results against until we listen again.
   while (!own_results_.empty()) {
@@ -148,7 +162,7 @@ void Listener::on_down() {
   verifying_ = false;
 }
 
-void Listener::on_ready() {
+void Listener::on_connected() {
   for (Entry& e : inbound_) {
     if (e.state == State::Fetching) e.state = State::Pending;
   }
@@ -337,7 +351,7 @@ void Listener::own_logged(int64_t offset, std::function<void()> deliver_fn) {
       return;
     }
   }
-  if (!synced_ || !conn_.ready() || offset <= baseline_) return insert_own(offset, std::move(deliver_fn));
+  if (!synced_ || !connected() || offset <= baseline_) return insert_own(offset, std::move(deliver_fn));
   own_results_[offset] = OwnResult{std::move(deliver_fn), hooks_.now ? hooks_.now() : 0};
 }
 
@@ -412,7 +426,7 @@ void Listener::report_forged(const Entry& e) {
 }
 
 void Listener::verify() {
-  if (verifying_ || recovery_ == nullptr || !conn_.ready()) return;
+  if (verifying_ || recovery_ == nullptr || !connected()) return;
   std::vector<int64_t> ids;
   for (Entry& e : inbound_) {
     if (e.check != Check::Waiting) continue;
@@ -422,9 +436,9 @@ void Listener::verify() {
   }
   if (ids.empty()) return;
   verifying_ = true;
-  conn_.enqueue(recovery_->verify(conn_.raw(), ids, [this](bool ok, std::vector<LogRow> rows, const std::string& error, bool lost) {
+  conn().enqueue(recovery_->verify(conn().raw(), ids, [this](bool ok, std::vector<LogRow> rows, const std::string& error, bool lost) {
     verifying_ = false;
-    if (lost) return;  // checked again once reconnected (on_down)
+    if (lost) return;  // checked again once reconnected (on_connection_lost)
     std::unordered_map<int64_t, const LogRow*> by_id;
     for (const LogRow& r : rows) by_id.emplace(r.id, &r);
     const uint64_t now = hooks_.now ? hooks_.now() : 0;
@@ -480,7 +494,7 @@ void Listener::verify() {
 }
 
 void Listener::fetch() {
-  if (fetching_ || !conn_.ready()) return;
+  if (fetching_ || !connected()) return;
   std::vector<std::string> ids;
   std::unordered_set<int64_t> asked;  // an id announced several times is asked for once
   for (Entry& e : inbound_) {
@@ -500,10 +514,10 @@ void Listener::fetch() {
   q.sql = sql::fetch_attachments(table_);
   q.params = {std::move(array), std::to_string(kMaxFetchBytes)};
   q.result_format = 1;  // binary: raw bytea and int8
-  q.per_connection = true;  // on a lost connection, on_ready fetches again
+  q.per_connection = true;  // on a lost connection, on_connected fetches again
   q.done = [this](PGresult* res, const std::string& error) { on_fetched(res, error); };
   fetching_ = true;
-  conn_.enqueue(std::move(q));
+  conn().enqueue(std::move(q));
 }
 
 void Listener::on_fetched(PGresult* res, const std::string& error) {

@@ -15,7 +15,7 @@
 #include <unordered_set>
 #include <vector>
 
-#include "core/pg_connection.h"
+#include "core/connection_owner.h"
 #include "core/recovery.h"
 #include "core/value.h"
 
@@ -32,19 +32,19 @@ struct Inbound {
   int64_t offset = 0;  // connection state recovery: a verified offset, in stream order (0: none)
 };
 
-class Listener {
+// It owns the listening connection (see ConnectionOwner): what else runs there (session restores,
+// presence) goes through run(), in stream order with the notifications.
+class Listener : public ConnectionOwner {
  public:
   struct Hooks {
     std::function<void(std::vector<Inbound>& batch)> deliver;
-    std::function<void(const std::string& message, const char* code)> report;
     std::function<void(const std::string& channel)> on_listening;  // first LISTEN confirmed
     std::function<int()> own_backend_pid;                           // our publisher's session
     std::function<uint64_t()> now;                                  // ms, for the bounds on own results
   };
 
-  Listener(PgConnection& conn, std::string uid, Hooks hooks);
+  Listener(Host host, ConnectionStats& counts, std::string uid, Hooks hooks);
 
-  void set_table(std::string quoted_table) { table_ = std::move(quoted_table); }
   void set_stats(Stats* stats) { stats_ = stats; }
   void add(const std::string& channel);
   void remove(const std::string& channel);
@@ -52,9 +52,8 @@ class Listener {
   // True while a channel waits for its first LISTEN: publishing to it waits too, so that the
   // answers to our first message (e.g. the initial heartbeat) cannot be missed.
   bool awaiting_first_listen(const std::string& channel) const;
-  std::vector<Query> setup_queries();  // LISTEN every channel on a new connection
-  void on_notifications(std::vector<Notification>& batch);
-  void on_ready();  // retry attachment fetches cut by a lost connection
+  // Quiet idle (see README): this session's application_name, set now and at every connect, before the LISTENs.
+  void set_presence_name(const std::string& name);
 
   // Connection state recovery (see README.md, "Why no packet is missed"). Every logged broadcast has
   // an offset (a log id, in commit order). Another server's offset is handed over only once checked
@@ -73,16 +72,18 @@ class Listener {
   // Our own results will not be matched any more (publishing connection lost, or logging refused):
   // hand back those waiting, forget the notifications waiting for theirs.
   void release_own();
-  void on_down();  // the listening connection was lost
   void expire(uint64_t now_ms);  // called periodically: ends waits past kOwnWaitMs
   // Closing: settles every own logged broadcast still waiting for its turn in the stream.
   void abandon();
-  // Runs `q` on the listening connection, in stream order with the notifications.
-  void run(Query q) { conn_.enqueue(std::move(q)); }
-
   static constexpr uint64_t kOwnWaitMs = 3000;
 
  private:
+  void add_setup(const std::string& table, std::vector<Query>& setup) override;
+  std::vector<Query> setup_queries();  // LISTEN every channel on a new connection
+  void on_notifications(std::vector<Notification>& batch) override;
+  void on_connected() override;        // retry attachment fetches cut by a lost connection
+  void on_connection_lost() override;
+
   enum class State { Ready, Pending, Fetching, Dropped, OwnPending, OwnReady };
   enum class Check { None, Waiting, InFlight };  // of a foreign offset against the log
   struct Entry {
@@ -118,14 +119,11 @@ class Listener {
   void on_fetched(PGresult* res, const std::string& error);
   void deliver();
   void pop_front();
-  void report(const std::string& message, const char* code) {
-    if (hooks_.report) hooks_.report(message, code);
-  }
 
-  PgConnection& conn_;
   std::string uid_;
   Hooks hooks_;
-  std::string table_;
+  std::string table_;  // quoted for the current session
+  std::string presence_name_;  // empty: application_name left as connected
   std::map<std::string, bool> channels_;  // channel -> its first LISTEN was answered (confirmed or refused)
   std::deque<Entry> inbound_;
   size_t inbound_bytes_ = 0;

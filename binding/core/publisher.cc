@@ -14,6 +14,11 @@ namespace {
 constexpr size_t kMaxBatchMessages = 2000;
 constexpr size_t kMaxBatchBytes = 4 << 20;
 
+std::string sqlstate(PGresult* res) {
+  const char* code = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
+  return code ? code : "";
+}
+
 struct PairHash {
   size_t operator()(const std::pair<std::string_view, std::string_view>& p) const {
     return std::hash<std::string_view>()(p.second) * 31 + std::hash<std::string_view>()(p.first);
@@ -21,8 +26,8 @@ struct PairHash {
 };
 }  // namespace
 
-Publisher::Publisher(PgConnection& conn, size_t max_queue, Hooks hooks)
-    : conn_(conn), max_queue_(max_queue), hooks_(std::move(hooks)) {}
+Publisher::Publisher(Host host, ConnectionStats& counts, size_t max_queue, Hooks hooks)
+    : ConnectionOwner("publishing", counts, std::move(host)), max_queue_(max_queue), hooks_(std::move(hooks)) {}
 
 bool Publisher::push(OutMessage message) {
   if (abandoned_ || queue_.size() >= max_queue_) return false;
@@ -31,9 +36,9 @@ bool Publisher::push(OutMessage message) {
   // still publishes it, and it does not wait behind synchronous work). What follows in the same phase of the
   // loop waits for its end and leaves together, pipelined behind it (or at once, if libuv refuses a hook).
   const bool alone = queue_.size() == 1 && statements_.empty();
-  if (alone || !after_io_.start(conn_.loop(), this) || !before_io_.start(conn_.loop(), this)) pump();
+  if (alone || !after_io_.start(conn().loop(), this) || !before_io_.start(conn().loop(), this)) pump();
   // Weak mode: a queued message keeps the loop alive until it is sent.
-  conn_.update_keepalive();
+  conn().update_keepalive();
   return true;
 }
 
@@ -41,6 +46,38 @@ void Publisher::on_loop_turn() {
   after_io_.stop();
   before_io_.stop();
   pump();
+}
+
+void Publisher::set_recovery(Recovery* recovery, std::string uid) {
+  recovery_ = recovery;
+  uid_ = std::move(uid);
+  if (connected()) conn().enqueue_front(recovery_->setup_queries(conn().raw()));
+}
+
+void Publisher::add_setup(const std::string& table, std::vector<Query>& setup) {
+  table_ = table;
+  if (!create_table_.empty()) {
+    Query create;
+    create.sql = sql::create_table(table);
+    create.done = [this](PGresult* res, const std::string& error) {
+      // Two servers creating the table at once: one of them loses the race (on the table or its row
+      // type), harmlessly.
+      const std::string code = sqlstate(res);
+      if (!error.empty() && res != nullptr && code != "42P07" && code != "23505" && code != "42710") {
+        report("cannot create table " + create_table_ + ": " + error, codes::CREATE_TABLE_FAILED);
+      }
+    };
+    setup.push_back(std::move(create));
+  }
+  if (recovery_) {
+    for (Query& q : recovery_->setup_queries(conn().raw())) setup.push_back(std::move(q));
+  }
+  for (Query& q : setup_queries()) setup.push_back(std::move(q));
+}
+
+void Publisher::on_connection_lost() {
+  if (hooks_.release_own) hooks_.release_own();
+  unlog_queued();
 }
 
 std::vector<Query> Publisher::setup_queries() const {
@@ -62,7 +99,7 @@ std::vector<Query> Publisher::setup_queries() const {
 }
 
 void Publisher::pump() {
-  while (!abandoned_ && sent_ < queue_.size() && statements_.size() < conn_.depth() && conn_.ready()) {
+  while (!abandoned_ && sent_ < queue_.size() && statements_.size() < conn().depth() && conn().ready()) {
     // A logged statement runs alone (recovery's order: see send_logged), and so do the pieces of a refused
     // one: retried one at a time, they keep their order among themselves and overtake nothing.
     if (!statements_.empty() && (statements_.back().alone || !pieces_.empty())) return;
@@ -95,7 +132,7 @@ void Publisher::sent(size_t count, bool logged, Query q) {
       pieces_.pop_front();
     }
   }
-  conn_.enqueue(std::move(q));
+  conn().enqueue(std::move(q));
 }
 
 void Publisher::done(size_t count) {
@@ -143,7 +180,7 @@ void Publisher::send_logged() {
     bytes += m.payload.size() + m.log->packet.size();
   }
   const size_t count = run.size();
-  Query q = recovery_->log_batch(conn_.raw(), table_, uid_, run);
+  Query q = recovery_->log_batch(conn().raw(), table_, uid_, run);
   q.done = [this, count](PGresult* res, const std::string& error) { on_logged(count, res, error); };
   sent(count, true, std::move(q));
 }
@@ -154,12 +191,11 @@ void Publisher::on_logged(size_t count, PGresult* res, const std::string& error)
   if (res != nullptr && !error.empty()) {
     // Refused (tables missing, no privilege, statement timeout...): nothing was committed, so the
     // messages go out again unlogged. Cross-server delivery never depends on the recovery tables.
-    const char* code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-    const std::string state = code ? code : "";
+    const std::string state = sqlstate(res);
     if (state == "42P01" || state == "42501" || state == "42703") {
       recovery_->mark_unavailable("logging a broadcast failed: " + error);
-    } else if (hooks_.report) {
-      hooks_.report("could not log " + std::to_string(count) + " recoverable broadcast" + (count == 1 ? "" : "s") +
+    } else {
+      report("could not log " + std::to_string(count) + " recoverable broadcast" + (count == 1 ? "" : "s") +
                         " (" + error + "): sent without recovery",
                     codes::RECOVERY_FAILED);
     }
@@ -185,8 +221,8 @@ void Publisher::on_logged(size_t count, PGresult* res, const std::string& error)
     logs.push_back(std::move(queue_.front().log));
     queue_.pop_front();
   }
-  if (!error.empty() && hooks_.report) {
-    hooks_.report("failed to publish " + std::to_string(count) + (count == 1 ? " message: " : " messages: ") + error,
+  if (!error.empty()) {
+    report("failed to publish " + std::to_string(count) + (count == 1 ? " message: " : " messages: ") + error,
                   codes::PUBLISH_FAILED);
   }
   for (size_t i = 0; i < logs.size(); ++i) {
@@ -255,7 +291,7 @@ size_t Publisher::batch_limit() const {
   return pieces_.empty() ? kMaxBatchMessages : std::min(kMaxBatchMessages, pieces_.front());
 }
 
-void Publisher::abandon(const std::string& why, bool report) {
+void Publisher::abandon(const std::string& why, bool report_unsent) {
   if (abandoned_) return;
   abandoned_ = true;
   after_io_.stop();
@@ -263,8 +299,8 @@ void Publisher::abandon(const std::string& why, bool report) {
   pieces_.clear();
   std::deque<OutMessage> left = std::move(queue_);
   queue_.clear();
-  if (report && !left.empty() && hooks_.report) {
-    hooks_.report("closing with " + std::to_string(left.size()) + " messages not yet published", codes::PUBLISH_FAILED);
+  if (report_unsent && !left.empty()) {
+    report("closing with " + std::to_string(left.size()) + " messages not yet published", codes::PUBLISH_FAILED);
   }
   for (OutMessage& m : left) {
     // Logged messages in flight stay queued until their result: settled here, on_logged then skips them.
@@ -290,7 +326,7 @@ void Publisher::finish(size_t count, bool lost, const std::string& error) {
     if (stats_) stats_->on_batch_done(queue_, count, error.empty(), uv_hrtime());
     for (size_t i = 0; i < count && !queue_.empty(); ++i) queue_.pop_front();
     // Reported once the queue is consistent: the handler may publish again.
-    if (!error.empty() && hooks_.report) hooks_.report("failed to publish " + what + ": " + error, codes::PUBLISH_FAILED);
+    if (!error.empty()) report("failed to publish " + what + ": " + error, codes::PUBLISH_FAILED);
   }
   pump();
   if (drained() && hooks_.on_drained) hooks_.on_drained();

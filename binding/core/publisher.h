@@ -10,8 +10,8 @@
 #include <functional>
 #include <string>
 
+#include "core/connection_owner.h"
 #include "core/message_encoder.h"
-#include "core/pg_connection.h"
 #include "core/recovery.h"
 #include "core/uv_handle.h"
 
@@ -19,41 +19,45 @@ namespace pgadapter {
 
 class Stats;
 
-class Publisher {
+// It owns the publishing connection (see ConnectionOwner).
+class Publisher : public ConnectionOwner {
  public:
   struct Hooks {
-    std::function<void(const std::string& message, const char* code)> report;
     std::function<bool(const std::string& channel)> can_send;  // false until the channel is LISTENed
     std::function<void()> on_drained;
     std::function<void()> release_own;  // before logged messages are handed back unlogged
   };
 
-  Publisher(PgConnection& conn, size_t max_queue, Hooks hooks);
+  Publisher(Host host, ConnectionStats& counts, size_t max_queue, Hooks hooks);
 
   // Queues a message; false when the queue is full (the message is dropped). It is sent at the end of the
   // current phase of the loop (check, or prepare: before the loop waits for I/O), with the others pushed
   // meanwhile: a synchronous burst is one statement, and a message from a timer does not wait a turn.
   bool push(OutMessage message);
-  // Statements to run first on each new connection.
-  std::vector<Query> setup_queries() const;
-  void set_table(std::string quoted_table) { table_ = std::move(quoted_table); }
-  // Connection state recovery: runs of logged messages go out as one statement (Recovery::log_batch).
-  void set_recovery(Recovery* recovery, std::string uid) {
-    recovery_ = recovery;
-    uid_ = std::move(uid);
-  }
+  // Each new session first creates the attachment table `name` if missing (CREATE_TABLE_FAILED if it cannot).
+  void create_table(std::string name) { create_table_ = std::move(name); }
+  // Connection state recovery: runs of logged messages go out as one statement (Recovery::log_batch). Each
+  // session, this one at once, first runs the recovery's setup.
+  void set_recovery(Recovery* recovery, std::string uid);
   // The queued logged messages go out unlogged; their `done` gets an empty offset now.
   void unlog_queued();
   void pump();
   bool drained() const { return queue_.empty() && statements_.empty(); }
   size_t size() const { return queue_.size(); }
   // Closing: what is still queued will not be sent. Rejects the waiting logged broadcasts (the statement
-  // in flight is settled by its connection) and, with `report`, says how many messages (PUBLISH_FAILED).
-  void abandon(const std::string& why, bool report);
+  // in flight is settled by its connection) and, with `report_unsent`, says how many messages (PUBLISH_FAILED).
+  void abandon(const std::string& why, bool report_unsent);
   size_t in_flight() const { return sent_; }  // of size(), those in the statements being run
   void set_stats(Stats* stats) { stats_ = stats; }
 
  private:
+  void add_setup(const std::string& table, std::vector<Query>& setup) override;
+  // What waits for an offset now would wait for the database: it goes out unlogged (delivered
+  // locally at once, to the other servers when the connection is back).
+  void on_connection_lost() override;
+  bool has_work() const override { return !drained(); }
+  // Statements to run first on each new connection.
+  std::vector<Query> setup_queries() const;
   void on_loop_turn();
   void send_attachments();
   void send_logged();
@@ -67,10 +71,10 @@ class Publisher {
   // lost: the connection dropped with the statement in flight (it may have run: not resent).
   void finish(size_t count, bool lost, const std::string& error);
 
-  PgConnection& conn_;
   size_t max_queue_;
   Hooks hooks_;
-  std::string table_;
+  std::string create_table_;  // empty: not created
+  std::string table_;         // quoted for the current session
   Recovery* recovery_ = nullptr;
   std::string uid_;
   // The first sent_ messages are in the statements in flight, in order; the rest wait.
