@@ -31,7 +31,6 @@ Client::Client(uv_loop_t* loop, ClientOptions options, ClientSink& sink)
   };
   publisher_ = std::make_unique<Publisher>(host(publisher_up), stats_.publish, options_.max_queue, std::move(ph));
   if (options_.create_table) publisher_->create_table(options_.table);
-  publisher_->set_stats(&stats_);
   statements_ = publisher_.get();
   if (options_.log) stats_.log = [this](const std::string& line) { sink_.log(line); };
 
@@ -55,7 +54,6 @@ Client::Client(uv_loop_t* loop, ClientOptions options, ClientSink& sink)
     lh.now = [this] { return static_cast<uint64_t>(uv_now(loop_)); };
     listener_ = std::make_unique<Listener>(host([this] { on_connection_up(); }), stats_.listen, options_.uid,
                                            std::move(lh));
-    listener_->set_stats(&stats_);
     listener_->set_presence_name(options_.presence_name);
     statements_ = listener_.get();
   }

@@ -62,6 +62,7 @@ class ConnectionOwner {
 
  protected:
   PgConnection& conn() { return conn_; }
+  Stats* stats() const { return host_.stats; }
   void report(const std::string& message, const char* code) {
     if (host_.report) host_.report(message, code);
   }

@@ -186,7 +186,7 @@ void Listener::accept(Notification& note) {
     return;
   }
   if (inbound_full()) {
-    if (stats_) ++stats_->dropped_inbound;
+    if (stats()) ++stats()->dropped_inbound;
     if (overflow_dropped_++ == 0) {
       report("the inbound queue is full (" + std::to_string(inbound_.size()) + " messages, " +
                  std::to_string(inbound_bytes_) + " bytes waiting): dropping notifications until it drains",
@@ -235,7 +235,7 @@ void Listener::accept(Notification& note) {
         size_t& waiting = waiting_checks_[e.pid];
         if (waiting >= kMaxWaitingPerSession) {
           // One session's unchecked offsets may not fill the queue ahead of everyone else's.
-          if (stats_) ++stats_->dropped_inbound;
+          if (stats()) ++stats()->dropped_inbound;
           return report("dropped a notification on " + e.channel + " from session " + std::to_string(e.pid) + ": " +
                             std::to_string(waiting) + " of its offsets are waiting for their check",
                         codes::INBOUND_OVERFLOW);

@@ -21,8 +21,6 @@
 
 namespace pgadapter {
 
-class Stats;
-
 struct Inbound {
   std::string channel;
   Value message;     // a decoded attachment, or
@@ -45,7 +43,6 @@ class Listener : public ConnectionOwner {
 
   Listener(Host host, ConnectionStats& counts, std::string uid, Hooks hooks);
 
-  void set_stats(Stats* stats) { stats_ = stats; }
   void add(const std::string& channel);
   void remove(const std::string& channel);
   bool listening(const std::string& channel) const;
@@ -151,7 +148,6 @@ class Listener : public ConnectionOwner {
   static constexpr uint64_t kWriterTrustMs = 10000;
   bool synced_ = false;       // the baseline of this listening session is known
   int64_t last_offset_ = 0;   // highest offset handed over
-  Stats* stats_ = nullptr;
   int64_t baseline_ = 0;
   int64_t restored_ = 0;      // highest restore_baseline() handed out
   int64_t own_claimed_ = 0;   // highest own offset handed back or queued to be

@@ -215,7 +215,7 @@ void Publisher::on_logged(size_t count, PGresult* res, const std::string& error)
       if (digits) offsets[i].assign(v, static_cast<size_t>(n));
     }
   }
-  if (stats_) stats_->on_batch_done(queue_, count, error.empty(), uv_hrtime());
+  if (stats()) stats()->on_batch_done(queue_, count, error.empty(), uv_hrtime());
   std::vector<std::unique_ptr<LogRecord>> logs;
   for (size_t i = 0; i < count && !queue_.empty(); ++i) {
     logs.push_back(std::move(queue_.front().log));
@@ -323,7 +323,7 @@ void Publisher::finish(size_t count, bool lost, const std::string& error) {
     const std::string what = count == 1 && !queue_.empty()
                                  ? "1 message on channel \"" + queue_.front().channel + "\""
                                  : std::to_string(count) + " messages";
-    if (stats_) stats_->on_batch_done(queue_, count, error.empty(), uv_hrtime());
+    if (stats()) stats()->on_batch_done(queue_, count, error.empty(), uv_hrtime());
     for (size_t i = 0; i < count && !queue_.empty(); ++i) queue_.pop_front();
     // Reported once the queue is consistent: the handler may publish again.
     if (!error.empty()) report("failed to publish " + what + ": " + error, codes::PUBLISH_FAILED);

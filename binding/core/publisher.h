@@ -17,8 +17,6 @@
 
 namespace pgadapter {
 
-class Stats;
-
 // It owns the publishing connection (see ConnectionOwner).
 class Publisher : public ConnectionOwner {
  public:
@@ -48,7 +46,6 @@ class Publisher : public ConnectionOwner {
   // in flight is settled by its connection) and, with `report_unsent`, says how many messages (PUBLISH_FAILED).
   void abandon(const std::string& why, bool report_unsent);
   size_t in_flight() const { return sent_; }  // of size(), those in the statements being run
-  void set_stats(Stats* stats) { stats_ = stats; }
 
  private:
   void add_setup(const std::string& table, std::vector<Query>& setup) override;
@@ -89,7 +86,6 @@ class Publisher : public ConnectionOwner {
   // (the halves of the refused batch, halved again when one is refused too).
   std::deque<size_t> pieces_;
   bool abandoned_ = false;
-  Stats* stats_ = nullptr;
   UvLoopHook<uv_check_t, Publisher, &Publisher::on_loop_turn> after_io_;
   UvLoopHook<uv_prepare_t, Publisher, &Publisher::on_loop_turn> before_io_;
 };
