@@ -189,7 +189,7 @@ void Client::flush_sessions() {
 
 void Client::restore_session(const std::string& pid, const std::string& nsp, const std::string& offset,
                              std::function<void(bool, RestoredSession, const std::string&)> done) {
-  // On the listening connection: in stream order with the notifications (see Listener::baseline).
+  // On the listening connection: in stream order with the notifications (see Listener::restore_baseline).
   if (closed_ || !recovery_ || !recovery_->usable() || !listener_ || !listener_->connected()) {
     return done(false, {}, "");
   }
@@ -199,7 +199,7 @@ void Client::restore_session(const std::string& pid, const std::string& nsp, con
     return recovery_->restore(conn, pid, nsp, offset,
                               [this, done = std::move(done)](bool found, RestoredSession session, const std::string& error) {
                                 --restores_;
-                                if (found && listener_) session.baseline = listener_->baseline();
+                                if (found && listener_) session.baseline = listener_->restore_baseline();
                                 done(found, std::move(session), error);
                               });
   });

@@ -133,6 +133,16 @@ Query Listener::baseline_query() {
   });
 }
 
+int64_t Listener::restore_baseline() {
+  int64_t b = baseline_;
+  const int64_t floor = std::max(last_offset_, restored_);
+  for (const Entry& e : inbound_) {
+    if (e.state != State::Dropped && e.offset > floor && e.offset <= b) b = e.offset - 1;
+  }
+  restored_ = std::max(restored_, b);
+  return b;
+}
+
 void Listener::set_recovery(Recovery* recovery) {
   const bool first = recovery_ == nullptr;
   recovery_ = recovery;
@@ -594,8 +604,10 @@ void Listener::deliver() {
       break;
     }
     if (e.state == State::Ready && e.offset > 0) {
-      if (e.offset <= baseline_) {
-        // Committed before our LISTEN took effect: replayed from the log, never delivered live.
+      // At or below the baseline: notified although it may have committed before our LISTEN took
+      // effect. Delivered live (it is the only way sockets that stayed connected get it) unless it
+      // was delivered already or a restore replayed it from the log.
+      if (e.offset <= restored_ || (e.offset <= baseline_ && e.offset <= last_offset_)) {
         pop_front();
         continue;
       }

@@ -56,12 +56,16 @@ class Listener : public ConnectionOwner {
 
   // Connection state recovery (see README.md, "Why no packet is missed"). Every logged broadcast has
   // an offset (a log id, in commit order). Another server's offset is handed over only once checked
-  // against the log (same id, uid and namespace) and only if above every offset handed over before;
-  // offsets at or below the baseline (what committed before our LISTENs) are replayed from the log,
-  // never delivered live. Our own results are ordered by our own notifications (our publishing
-  // session's pid), never by offsets from the wire, and wait for them at most kOwnWaitMs.
+  // against the log (same id, uid and namespace) and only if above every offset handed over before.
+  // Offsets at or below the baseline (the log's highest id once our LISTENs took effect) may or may
+  // not be notified: those that are, are delivered live unless a restore replayed them already.
+  // Our own results are ordered by our own notifications (our publishing session's pid), never by
+  // offsets from the wire, and wait for them at most kOwnWaitMs.
   void set_recovery(Recovery* recovery);
-  int64_t baseline() const { return baseline_; }
+  // For a restore, which replays the log's rows up to it as delivered here: the baseline, lowered
+  // below the notifications still waiting to be delivered. Nothing at or below it is delivered live
+  // afterwards (a restored socket would get it twice).
+  int64_t restore_baseline();
   // Our own logged broadcast `offset` was committed: `deliver` runs at its place in the stream.
   void own_logged(int64_t offset, std::function<void()> deliver);
   // Our own results will not be matched any more (publishing connection lost, or logging refused):
@@ -149,6 +153,7 @@ class Listener : public ConnectionOwner {
   bool synced_ = false;       // the baseline of this listening session is known
   int64_t last_offset_ = 0;   // highest offset handed over
   int64_t baseline_ = 0;
+  int64_t restored_ = 0;      // highest restore_baseline() handed out
   int64_t own_claimed_ = 0;   // highest own offset handed back or queued to be
   std::map<int64_t, OwnResult> own_results_;  // committed, our notification not seen yet
 };

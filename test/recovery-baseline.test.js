@@ -1,0 +1,154 @@
+'use strict';
+// Connection state recovery while the listening connection comes back: a broadcast that another server commits
+// after our re-LISTEN took effect but before the listener read its baseline (the log's highest id) must still
+// reach the clients that stayed connected, and a client restored meanwhile, once each. The race is driven
+// deterministically with locks held by plain pg clients.
+const { Pool } = require('pg');
+const { Cluster, waitFor } = require('./helpers/cluster');
+const { recoverableClient, cut, reconnectTo } = require('./helpers/recovery');
+const { presenceName } = require('../lib/presence');
+
+const PID = process.pid;
+const APP_B = `csrb-b-${PID}`;
+
+let pool;
+const clients = [];
+
+const events = (c, ev) => c.got.filter(([e]) => e === ev).map(([, p]) => p);
+
+// A backend matching `where` (on pg_stat_activity) waits for a heavyweight lock.
+const waitingOnLock = (where, params, what) =>
+  waitFor(async () => (await pool.query(
+    `SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND ${where}`, params)).rowCount > 0, 5000, what);
+
+beforeAll(() => {
+  pool = new Pool({ connectionString: process.env.DATABASE_URL, max: 6 });
+});
+afterAll(() => pool.end());
+afterEach(() => {
+  for (const c of clients.splice(0)) c.disconnect();
+});
+
+async function startCluster(size, tables) {
+  const errors = [];
+  const cluster = new Cluster({
+    channelPrefix: 'csrb',
+    size: 0,
+    // statementTimeout: the race below keeps statements blocked for a moment.
+    adapterOpts: { ...tables, createTable: true, statementTimeout: 30000, reconnectInitialDelay: 50 },
+    serverOpts: { connectionStateRecovery: { maxDisconnectionDuration: 60000 } },
+    poolConfig: (i) => (i === 1 ? { application_name: APP_B } : {}),
+  });
+  for (let i = 0; i < size; i++) {
+    errors.push([]);
+    await cluster.addServer({ errorHandler: (err) => errors[i].push(err) });
+  }
+  if (size > 1) await cluster.waitReady();
+  cluster.errors = errors;
+  return cluster;
+}
+
+const unexpected = (errs) => errs.map((e) => e.code).filter((code) => code !== 'CONNECTION_LOST' && code !== 'RECONNECTED');
+
+async function killListener(cluster, index) {
+  const listening = presenceName(cluster.adapterOpts.channelPrefix, cluster.servers[index].io.of('/').adapter.uid);
+  const killed = await pool.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [listening]);
+  expect(killed.rowCount).toBe(1);
+}
+
+// Another server (B) commits a broadcast after A's listening connection came back and LISTENed again, but
+// before A read its baseline: B's transaction waits for the log's row 0 (a plain client holds it), a
+// queued ACCESS EXCLUSIVE lock then holds A's baseline read, and they are released in that order. B has not
+// broadcast before, so A checks its first offset against the log, behind the baseline read. `meanwhile` runs
+// while A's baseline read waits.
+async function broadcastRacingReListen(cluster, tables, meanwhile = async () => {}) {
+  const holder = await pool.connect();
+  const locker = await pool.connect();
+  try {
+    await holder.query('BEGIN');
+    await holder.query(`UPDATE ${tables.logTableName} SET created_at = 'infinity' WHERE id = 0`);
+    cluster.servers[1].io.emit('live', 1);
+    await waitingOnLock('application_name = $1', [APP_B], "B's broadcast to wait for row 0");
+    await locker.query('BEGIN');
+    const locked = locker.query(`LOCK TABLE ${tables.logTableName} IN ACCESS EXCLUSIVE MODE`);
+    await waitingOnLock("query LIKE 'LOCK TABLE %'", [], 'the table lock to queue behind B');
+
+    // A's listening connection is lost; it comes back, LISTENs again and waits to read its baseline.
+    await killListener(cluster, 0);
+    await waitingOnLock("query LIKE 'SELECT coalesce(pg_catalog.max(id), 0) FROM %'", [], "A's baseline read after its re-LISTEN");
+    await meanwhile();
+
+    // B commits now, after A's LISTEN took effect; A's baseline read sees B's row.
+    await holder.query('COMMIT');
+    await locked;
+    await locker.query('COMMIT');
+  } finally {
+    await holder.query('ROLLBACK').catch(() => {});
+    await locker.query('ROLLBACK').catch(() => {});
+    holder.release();
+    locker.release();
+  }
+}
+
+describe('a broadcast racing the re-LISTEN', () => {
+  let n = 0;
+  let cluster;
+  let tables;
+  beforeEach(async () => {
+    tables = { logTableName: `csrb_log_${PID}_${++n}`, sessionTableName: `csrb_sessions_${PID}_${n}` };
+    cluster = await startCluster(2, tables);
+  });
+  afterEach(() => cluster.close());
+
+  // The log's row 0 exists from here on (B has still not broadcast).
+  async function warm(clientsOnA) {
+    cluster.servers[0].io.emit('warm', 0);
+    await waitFor(() => clientsOnA.every((c) => events(c, 'warm').length === 1), 5000, 'a first packet');
+  }
+
+  test('a broadcast committed between the re-LISTEN and the baseline read reaches a connected client once', async () => {
+    const c = await recoverableClient(cluster, 0);
+    clients.push(c);
+    await warm([c]);
+    await broadcastRacingReListen(cluster, tables);
+
+    cluster.servers[1].io.emit('after', 2); // B's packets reach A in order: 'live' is in before this one
+    await waitFor(() => events(c, 'after').length === 1, 10000, 'a later packet from B');
+    expect(c.connected).toBe(true);
+    expect(c.got.map(([ev]) => ev)).toEqual(['warm', 'live', 'after']);
+    expect(unexpected(cluster.errors[0])).toEqual([]);
+  });
+
+  test('and a client restored on that server meanwhile gets it once too', async () => {
+    const c = await recoverableClient(cluster, 0);
+    const back = await recoverableClient(cluster, 0);
+    clients.push(c, back);
+    await warm([c, back]);
+    await cut(cluster, back, 0, { pool, sessionTable: tables.sessionTableName });
+
+    // `back` resumes on A while A's baseline read waits: its restore runs on A's listening connection right
+    // after the baseline read, before the check of B's offset.
+    const adapter = cluster.servers[0].io.of('/').adapter;
+    let restoring;
+    const asked = new Promise((resolve) => (restoring = resolve));
+    const restoreSession = adapter.restoreSession.bind(adapter);
+    adapter.restoreSession = (...args) => {
+      const result = restoreSession(...args);
+      restoring();
+      return result;
+    };
+    let reconnected;
+    await broadcastRacingReListen(cluster, tables, async () => {
+      reconnected = reconnectTo(cluster, back, 0);
+      await asked;
+    });
+    await reconnected;
+    expect(back.recovered).toBe(true);
+
+    cluster.servers[1].io.emit('after', 2);
+    await waitFor(() => [c, back].every((x) => events(x, 'after').length === 1), 10000, 'a later packet from B');
+    expect(c.got.map(([ev]) => ev)).toEqual(['warm', 'live', 'after']);
+    expect(back.got.map(([ev]) => ev)).toEqual(['warm', 'live', 'after']);
+    expect(unexpected(cluster.errors[0])).toEqual([]);
+  });
+});
