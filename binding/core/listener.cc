@@ -622,7 +622,7 @@ void Listener::deliver() {
     }
     if (e.state == State::Ready) {
       batch.push_back(Inbound{std::move(e.channel), std::move(e.message), std::move(e.json), std::move(e.wire),
-                              std::move(e.binaries), e.wire_utf8, e.offset});
+                              std::move(e.binaries), e.wire_utf8, e.offset, e.attachment_id > 0});
       pop_front();
     } else if (e.state == State::OwnReady) {
       last_offset_ = std::max(last_offset_, e.offset);

@@ -30,6 +30,7 @@ struct Inbound {
   std::vector<std::string> binaries;  // its binaries, beside `wire` (Relayed::binaries)
   bool wire_utf8 = false;             // Relayed::utf8
   int64_t offset = 0;  // connection state recovery: a verified offset, in stream order (0: none)
+  bool attachment = false;  // its content came from the attachment table
 };
 
 // It owns the listening connection (see ConnectionOwner): what else runs there (session restores,
