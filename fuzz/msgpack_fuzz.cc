@@ -1,12 +1,14 @@
 // libFuzzer target: the attachment decoder (decode_msgpack), then encode_msgpack on what it accepted.
 // Also checks that the output is stable: encode(decode(encode(v))) == encode(v), and that a relayed
 // attachment (relay_decoded) reads back, envelope and data, as the message it came from.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <string_view>
+#include <vector>
 
 // PGADAPTER_FUZZ_ROUNDTRIP=0 checks only for crashes and sanitizer errors, not round-trip stability.
 static const bool kRoundTrip = [] {
@@ -18,8 +20,36 @@ static const bool kRoundTrip = [] {
 #include "core/json_codec.h"
 #include "core/msgpack_codec.h"
 
-// relay_decoded: the envelope with the wire JSON in place of its placeholder is the message again;
-// a message it refuses is left as it was.
+// Puts the relayed binaries back in place of their placeholders (as a client does); false when a
+// placeholder is out of range or a binary is not used exactly once.
+static bool put_binaries(pgadapter::Value& v, std::vector<std::string>& binaries, std::vector<bool>& used) {
+  using Kind = pgadapter::Value::Kind;
+  if (v.kind == Kind::Array) {
+    for (auto& item : v.items) {
+      if (!put_binaries(item, binaries, used)) return false;
+    }
+    return true;
+  }
+  if (v.kind != Kind::Map) return true;
+  const pgadapter::Value* flag = v.get("_placeholder");
+  if (flag != nullptr && !binaries.empty()) {
+    const pgadapter::Value* num = v.get("num");
+    if (v.fields.size() != 2 || flag->kind != Kind::Bool || !flag->boolean || num == nullptr || num->kind != Kind::Int ||
+        num->integer < 0 || static_cast<size_t>(num->integer) >= binaries.size() || used[num->integer]) {
+      return false;
+    }
+    used[num->integer] = true;
+    v = pgadapter::Value::binary_of(binaries[num->integer]);
+    return true;
+  }
+  for (auto& f : v.fields) {
+    if (!put_binaries(f.second, binaries, used)) return false;
+  }
+  return true;
+}
+
+// relay_decoded: the envelope with the wire JSON (binaries back in place) in place of its
+// placeholder is the message again; a message it refuses is left as it was.
 static void check_relay(const pgadapter::Value& decoded) {
   pgadapter::Value copy = decoded;
   pgadapter::Relayed relayed;
@@ -38,6 +68,12 @@ static void check_relay(const pgadapter::Value& decoded) {
   if (!pgadapter::parse_json(relayed.envelope, envelope, error) || !pgadapter::parse_json(relayed.wire, data, error) ||
       data.kind != pgadapter::Value::Kind::Array) {
     std::fprintf(stderr, "relay_decoded wrote JSON that does not read back: %s\n", error.c_str());
+    std::abort();
+  }
+  std::vector<bool> used(relayed.binaries.size(), false);
+  if (!put_binaries(data, relayed.binaries, used) ||
+      std::find(used.begin(), used.end(), false) != used.end()) {
+    std::fprintf(stderr, "relay_decoded's placeholders do not match its binaries\n");
     std::abort();
   }
   for (auto& f : envelope.fields) {

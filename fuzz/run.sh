@@ -57,6 +57,7 @@ fs.writeFileSync(path.join(dir, 'json', `seed${n++}`), '{"data":{"packet":{"data
 const binary = [
   ...messages,
   { uid: 'abc', nsp: '/', type: 3, data: { packet: { type: 5, data: ['bin', new Uint8Array([1, 2, 3, 255])] }, opts } },
+  { uid: 'abc', nsp: '/', type: 3, data: { packet: { type: 2, data: ['bin', new Uint8Array([1, 255]), { b: [new Uint8Array(0)], _x: 1 }] }, opts } },
   { when: new Date(1700000000123), old: new Date(-1), far: new Date(8640000000000000) },
   { big: 2 ** 60, neg: -(2 ** 40), f: 0.1, s: 'x'.repeat(300), arr: new Array(20).fill(7) },
   { type: 3, data: { packet: { type: 2, data: ['ev', 1.5, { 1: 'a', b: [null, '\u2028\ud800'] }] }, opts }, uid: 'u', nsp: '/' },

@@ -9,7 +9,8 @@ const { resolveOptions } = require("./options");
 const { paramsProvider, connectTimeoutOf } = require("./connection");
 const { DeliveredLog, isRestorable } = require("./recovery");
 const { healthOf } = require("./health");
-const { appendTarget, encodeRelayed, isDefaultJsonEncoder } = require("./relay");
+const { appendTarget, encodeRelayed, isDefaultJsonEncoder, relayedFrame } = require("./relay");
+const { batchWrites } = require("./batched-writes");
 
 const EVENT = 2; // socket.io-parser packet type
 
@@ -182,7 +183,19 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
     if (this.sids.size === 0) return [];
     const encoded = this.relays() ? encodeRelayed(packet) : undefined;
     if (encoded === undefined) return super._encode(packet, packetOpts);
-    return super._encode.call({ encoder: { encode: () => encoded } }, packet, packetOpts);
+    const frame = relayedFrame(packet);
+    if (frame === undefined) return super._encode.call({ encoder: { encode: () => encoded } }, packet, packetOpts);
+    packetOpts.wsPreEncodedFrame = frame; // ws writes both parts (engine.io skips it where it cannot)
+    return encoded;
+  }
+
+  // Every local delivery (broadcasts from PostgreSQL and from this server) passes here: the
+  // sockets written to get batched writes (lib/batched-writes.js).
+  apply(opts, callback) {
+    return super.apply(opts, (socket) => {
+      batchWrites(socket.conn);
+      callback(socket);
+    });
   }
 
   relays() {

@@ -5,19 +5,19 @@ const { NativeClient } = require("./native");
 const { codes, toError, redact } = require("./errors");
 const { OutageTracker, RESTORED } = require("./health");
 const { Presence } = require("./presence");
-const { relayPacket, receivedData, EnvelopeParser } = require("./relay");
+const { relayPacket, parseWire, receivedData, EnvelopeParser } = require("./relay");
 const debug = require("debug")("socket.io-postgres-native");
 
 // Inline notifications arrive as JSON text already validated by the native core; attachments as objects.
-// A plain broadcast comes as its envelope and `wire`, its packet's data as JSON (lib/relay.js): that
-// data is parsed when read (relay) or now.
+// A plain broadcast comes as its envelope and `wire`, its packet's data as JSON, or [JSON, ...binaries]
+// for an attachment with binaries (lib/relay.js): that data is parsed when read (relay) or now.
 // envelopes: an EnvelopeParser, for the envelopes of relayed broadcasts.
 function parseMessage(m, wire, relay = false, envelopes = null) {
   const message = typeof m !== "string" ? m : wire !== undefined && envelopes ? envelopes.parse(m) : JSON.parse(m);
   if (wire !== undefined) {
     const { data } = message;
     if (relay) data.packet = relayPacket(data.packet, wire);
-    else data.packet.data = JSON.parse(wire);
+    else data.packet.data = parseWire(wire);
   }
   return message;
 }

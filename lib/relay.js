@@ -5,16 +5,18 @@
 // (onAnyOutgoing listeners, user code), and the adapter's _encode writes the JSON as it is.
 
 const RELAY = Symbol("postgres-adapter relayed data");
-const EVENT = 2; // socket.io-parser packet type
+const EVENT = 2; // socket.io-parser packet types
+const BINARY_EVENT = 5;
 
 // A packet whose `data` is the relayed JSON, parsed on first read. `data` is an accessor of the
 // prototype (one per instance would cost as much as the parse it saves on small packets), enumerable
 // so that for..in (socket.io-parser's hasBinary) sees it; the other fields are the received ones.
 class RelayedPacket {
-  constructor(received, json) {
-    // tail: the arguments appended before anything read the data (the recovery offset); read: the
-    // data was parsed (or replaced) since.
-    this[RELAY] = { json, tail: [], value: undefined, read: false };
+  constructor(received, json, bytes, binaries) {
+    // bytes: json's UTF-8 bytes, or undefined; binaries: an attachment's, in the order of their
+    // placeholders in json (none: []); tail: the arguments appended before anything read the data
+    // (the recovery offset); read: the data was parsed (or replaced) since.
+    this[RELAY] = { json, bytes, binaries, tail: [], value: undefined, read: false };
     for (const key in received) {
       if (key === "data") continue;
       // A "__proto__" field stays a field, as JSON.parse made it.
@@ -30,7 +32,7 @@ Object.defineProperty(RelayedPacket.prototype, "data", {
     const state = this[RELAY];
     if (!state.read) {
       state.read = true;
-      state.value = JSON.parse(state.json);
+      state.value = parseData(state.json, state.binaries);
       for (const arg of state.tail) state.value.push(arg);
     }
     return state.value;
@@ -76,9 +78,35 @@ function copyJson(value) {
   return out;
 }
 
-// The packet `received` (its data a placeholder) with the relayed JSON as its data.
-function relayPacket(received, json) {
-  return new RelayedPacket(received, json);
+// The data as Socket.IO's decoder would rebuild it: each {"_placeholder":true,"num":N} object the core
+// wrote becomes binaries[N] (the core relays no data with a "_placeholder" key of its own).
+function parseData(json, binaries) {
+  const data = JSON.parse(json);
+  return binaries.length === 0 ? data : withBinaries(data, binaries);
+}
+
+function withBinaries(value, binaries) {
+  if (typeof value !== "object" || value === null) return value;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = withBinaries(value[i], binaries);
+    return value;
+  }
+  if (value._placeholder === true) return binaries[value.num];
+  for (const key of Object.keys(value)) value[key] = withBinaries(value[key], binaries);
+  return value;
+}
+
+// The packet `received` (its data a placeholder) with the relayed data as its data. wire: the data's
+// JSON, or [JSON, its UTF-8 bytes or undefined, ...binaries] (binding/napi/native_client.cc).
+function relayPacket(received, wire) {
+  return typeof wire === "string"
+    ? new RelayedPacket(received, wire, undefined, [])
+    : new RelayedPacket(received, wire[0], wire[1], wire.slice(2));
+}
+
+// The relayed data, parsed now (the server's encoder is not Socket.IO's default one).
+function parseWire(wire) {
+  return typeof wire === "string" ? JSON.parse(wire) : parseData(wire[0], wire.slice(2));
 }
 
 // The data's JSON with its appended arguments, as JSON.stringify would write the whole array; undefined
@@ -103,7 +131,7 @@ function appendTarget(packet) {
 // A fresh parse of the data as received (without appended arguments), or undefined: not relayed.
 function receivedData(packet) {
   const state = packet[RELAY];
-  return state === undefined ? undefined : () => JSON.parse(state.json);
+  return state === undefined ? undefined : () => parseData(state.json, state.binaries);
 }
 
 // Does `encoder` write a packet as Socket.IO's default encoder does: "2", the namespace and a comma
@@ -114,14 +142,21 @@ const SAMPLES = [
   { type: EVENT, nsp: "/", data: ["ev", 1, 2.5, null, true, "\u2028\ud800\"\\\n", { a: [{}], toJSON: "x", 10: [] }] },
   { type: EVENT, nsp: "/a,b", data: ["e", { "": "" }] },
 ];
+// With binaries: "5", their count, "-", the rest as for an EVENT with placeholders, then the binaries.
+const binarySample = () => ({ type: EVENT, nsp: "/b", data: ["e", [Buffer.from([1])], { x: Buffer.from([2, 3]) }] });
+const BINARY_EXPECTED = '52-/b,["e",[{"_placeholder":true,"num":0}],{"x":{"_placeholder":true,"num":1}}]';
 function isDefaultJsonEncoder(encoder, server) {
   if (!encoder || typeof encoder.encode !== "function" || encoder.replacer !== undefined) return false;
   if (server && server.opts && server.opts.parser) return false;
   try {
-    return SAMPLES.every((packet) => {
+    const plain = SAMPLES.every((packet) => {
       const out = encoder.encode({ ...packet, data: structuredClone(packet.data) });
       return Array.isArray(out) && out.length === 1 && out[0] === expectedString(packet, JSON.stringify(packet.data));
     });
+    const out = encoder.encode(binarySample());
+    const binary = Array.isArray(out) && out.length === 3 && out[0] === BINARY_EXPECTED &&
+      Buffer.from(out[1]).equals(Buffer.from([1])) && Buffer.from(out[2]).equals(Buffer.from([2, 3]));
+    return plain && binary;
   } catch (_) {
     return false;
   }
@@ -131,11 +166,56 @@ function expectedString(packet, dataJson) {
   return `${EVENT}${packet.nsp && packet.nsp !== "/" ? packet.nsp + "," : ""}${dataJson}`;
 }
 
-// What Socket.IO's default encoder returns for a relayed packet that nothing has read, or undefined.
+// What Socket.IO's default encoder returns for a relayed packet that nothing has read, or undefined:
+// with binaries, a BINARY_EVENT ("5", their count and "-", then as for an EVENT) followed by them.
 function encodeRelayed(packet) {
   if (packet.type !== EVENT || packet.id != null) return undefined;
   const json = relayedJson(packet);
-  return json === undefined ? undefined : [expectedString(packet, json)];
+  if (json === undefined) return undefined;
+  const { binaries } = packet[RELAY];
+  if (binaries.length === 0) return [expectedString(packet, json)];
+  return [`${BINARY_EVENT}${binaries.length}-${expectedString(packet, json).slice(1)}`, ...binaries];
 }
 
-module.exports = { relayPacket, appendTarget, receivedData, isDefaultJsonEncoder, encodeRelayed, relayedJson, EnvelopeParser };
+// The websocket frame of a relayed packet that nothing has read, from the bytes the core handed over
+// (no UTF-8 encoding of the string here), as [header and prefix, bytes]; undefined: none. The bytes
+// are the data's JSON: the frame is the engine.io message "4" of encodeRelayed's single string.
+function relayedFrame(packet) {
+  const state = packet[RELAY];
+  if (state === undefined || state.read || state.bytes === undefined || state.tail.length !== 0) return undefined;
+  if (packet.type !== EVENT || packet.id != null) return undefined;
+  return [frameHead(Buffer.from(`4${expectedString(packet, "")}`), state.bytes.length), state.bytes];
+}
+
+// RFC 6455 5.2: a final text frame (0x81), unmasked (server to client), its payload length in 7, 16
+// or 64 bits; followed here by the payload's first bytes (`prefix`) since it and the rest form one.
+function frameHead(prefix, rest) {
+  const n = prefix.length + rest;
+  const size = n < 126 ? 2 : n < 65536 ? 4 : 10;
+  const head = Buffer.allocUnsafe(size + prefix.length);
+  head[0] = 0x81;
+  if (size === 2) {
+    head[1] = n;
+  } else if (size === 4) {
+    head[1] = 126;
+    head.writeUInt16BE(n, 2);
+  } else {
+    head[1] = 127;
+    head.writeUInt32BE(Math.floor(n / 2 ** 32), 2);
+    head.writeUInt32BE(n >>> 0, 6);
+  }
+  prefix.copy(head, size);
+  return head;
+}
+
+module.exports = {
+  relayPacket,
+  parseWire,
+  appendTarget,
+  receivedData,
+  isDefaultJsonEncoder,
+  encodeRelayed,
+  relayedFrame,
+  relayedJson,
+  EnvelopeParser,
+};

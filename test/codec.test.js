@@ -113,6 +113,15 @@ describe('msgpack interop with @msgpack/msgpack', () => {
     expect(codec.fromMsgpack(bytes)).toEqual(msgpack.decode(bytes));
   });
 
+  test('map keys with NUL, lone surrogates, digits or non-ASCII arrive exactly as sent (msgpack and JSON)', () => {
+    const keys = ['a\u0000b', '\u0000', 'x\ud800', '\udc00', '7', '01', 'é中😀', ''];
+    const obj = Object.fromEntries(keys.map((k, i) => [k, i]));
+    for (const out of [codec.fromMsgpack(codec.toMsgpack(obj)), codec.fromJson(codec.toJson(obj))]) {
+      expect(Object.keys(out)).toEqual(Object.keys(obj));
+      expect(out).toEqual(obj);
+    }
+  });
+
   test('__proto__ keys become own properties, never the prototype', () => {
     const out = codec.fromMsgpack(Buffer.from('81a95f5f70726f746f5f5f81a17801', 'hex'));
     const objectPrototype = Object.getPrototypeOf(codec.fromJson('{}'));

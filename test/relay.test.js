@@ -26,6 +26,7 @@ async function rawClient(server, { nsp = '/', transports = ['websocket'], rooms 
   client.got = [];
   client.io.engine.on('packet', (p) => {
     if (p.type === 'message' && typeof p.data === 'string' && /^[25]/.test(p.data)) client.frames.push(p.data); // events, binary events
+    else if (p.type === 'message' && typeof p.data !== 'string') client.frames.push(`binary ${Buffer.from(p.data).toString('hex')}`);
   });
   client.onAny((...args) => client.got.push(args));
   await withTimeout(new Promise((resolve, reject) => (client.once('connect', resolve), client.once('connect_error', reject))), 5000, 'connect');
@@ -164,19 +165,34 @@ describe('relayed broadcasts in a mixed cluster (A native, B pure-JS, C native)'
     expect(Object.prototype.toString.call(last[1])).toBe('[object Date]');
   });
 
-  test('binary broadcasts arrive as before', async () => {
+  test('binary broadcasts: a native server writes the frames a pure-JS server writes, outgoing listeners see the same', async () => {
     const [A, B, C] = cluster.servers;
     const [onB, onC] = await Promise.all([B, C].map((s) => track(rawClient(s))));
-    A.io.emit('bin1', Buffer.from([0, 1, 255]), 'x'.repeat(10));
-    A.io.emit('bin2', { nested: Buffer.alloc(9000, 7) });
-    await waitEvent([onB, onC], 'bin1');
-    await waitEvent([onB, onC], 'bin2');
-    // (The pure-JS server may deliver two attachments in either order.)
-    expect(framesDiffer([...onC.frames].sort(), [...onB.frames].sort())).toBe('');
-    for (const c of [onB, onC]) {
-      expect(Buffer.from(got(c, 'bin1')[0][1])).toEqual(Buffer.from([0, 1, 255]));
-      expect(Buffer.from(got(c, 'bin2')[0][1].nested)).toEqual(Buffer.alloc(9000, 7));
+    const seen = [B, C].map((s, i) => {
+      const list = [];
+      s.io.of('/').sockets.get([onB, onC][i].id).onAnyOutgoing((...args) => list.push(args));
+      return list;
+    });
+    const sent = [
+      ['bin1', Buffer.from([0, 1, 255]), 'x'.repeat(10)],
+      ['bin2', { nested: Buffer.alloc(9000, 7) }],
+      ['bin3', [Buffer.from('a'), { b: Buffer.from('b'), c: [Buffer.alloc(0), null] }], 'tail', 1.5],
+      ['bin4', { 10: Buffer.from([10]), a: Buffer.from([1]), 2: [Buffer.from([2])] }],
+      ['bin5', new Uint8Array([5, 6]), new Uint8Array([7]).buffer],
+      // Data with a "_placeholder" key of its own: not relayed, the same frames all the same.
+      ['bin6', { _placeholder: true, num: 0 }, Buffer.from([6])],
+    ];
+    for (const [ev, ...args] of sent) {
+      A.io.emit(ev, ...args);
+      await waitEvent([onB, onC], ev);
     }
+    expect(framesDiffer(onC.frames, onB.frames)).toBe('');
+    expect(onC.frames.filter((f) => f.startsWith('binary'))).toHaveLength(11);
+    expect(seen[1]).toEqual(seen[0]);
+    expect(seen[1].map((args) => args[0])).toEqual(sent.map((args) => args[0]));
+    expect(Buffer.isBuffer(seen[1][0][1])).toBe(true);
+    expect(got(onC, 'bin3')[0][1][1].c[0].byteLength).toBe(0);
+    expect(Buffer.from(got(onC, 'bin2')[0][1].nested)).toEqual(Buffer.alloc(9000, 7));
   });
 
   // Notifications written by hand (any role that can connect may NOTIFY): whatever a pure-JS server's
@@ -271,8 +287,10 @@ describe('relayed broadcasts and a server that encodes otherwise', () => {
     clients.push(client);
     A.io.emit('small', 1);
     A.io.emit('big', 'b'.repeat(20000));
-    await waitEvent([client], 'big');
-    expect(client.got).toEqual([['small', 1, 'marked'], ['big', 'b'.repeat(20000), 'marked']]);
+    A.io.emit('bin', { b: Buffer.from([1, 2]) });
+    await waitEvent([client], 'bin');
+    expect(client.got).toEqual([['small', 1, 'marked'], ['big', 'b'.repeat(20000), 'marked'], ['bin', { b: expect.anything() }, 'marked']]);
+    expect(Buffer.from(client.got[2][1].b)).toEqual(Buffer.from([1, 2]));
   });
 
   test('an encoder with a replacer, or that writes something else, is used (checked per namespace)', async () => {
@@ -318,7 +336,7 @@ describe('relayed broadcasts with connection state recovery', () => {
     const client = await helpers.recoverableClient(cluster, 2);
     clients.push(client);
     const frames = [];
-    client.io.engine.on('packet', (p) => p.type === 'message' && p.data.startsWith('2') && frames.push(p.data));
+    client.io.engine.on('packet', (p) => p.type === 'message' && typeof p.data === 'string' && p.data.startsWith('2') && frames.push(p.data));
     const seen = [];
     C.of('/').sockets.get(client.id).onAnyOutgoing((...args) => seen.push(args));
     const all = [];
@@ -328,11 +346,15 @@ describe('relayed broadcasts with connection state recovery', () => {
     A.emit('live', text);
     A.emit('live', big);
     A.emit('live', [], {});
-    await waitFor(() => all.length === 3, 5000, 'the live packets');
+    A.emit('bin', Buffer.from([9, 8]));
+    await waitFor(() => all.length === 4, 5000, 'the live packets');
     for (const args of all) expect(args[args.length - 1]).toMatch(/^[1-9][0-9]*$/);
-    expect(all.map((a) => a.slice(0, -1))).toEqual([['live', text], ['live', big], ['live', [], {}]]);
-    expect(client._lastOffset).toBe(all[2][3]);
-    expect(seen).toEqual(all);
+    expect(all.map((a) => a.slice(0, -1))).toEqual([['live', text], ['live', big], ['live', [], {}], ['bin', expect.anything()]]);
+    expect(Buffer.from(all[3][1])).toEqual(Buffer.from([9, 8]));
+    expect(client._lastOffset).toBe(all[3][2]);
+    expect(seen.map((a) => a.slice(0, -1))).toEqual(all.map((a) => a.slice(0, -1)));
+    expect(seen.map((a) => a[a.length - 1])).toEqual(all.map((a) => a[a.length - 1]));
+    all.pop();
     // The frame ends with the offset as Socket.IO writes it.
     expect(frames[2]).toBe(`2${JSON.stringify(all[2])}`);
     expect(frames[0]).toBe(`2${JSON.stringify(all[0])}`);

@@ -51,7 +51,7 @@ describe('stats() on a running cluster', () => {
     expect(cluster.servers[0].io.of('/').adapter.health()).toMatchObject({ ok: true, reasons: [] });
   });
 
-  test('N broadcasts and one attachment: counted once where published and once on every other server', async () => {
+  test('N broadcasts and two attachments: counted once where published and once on every other server', async () => {
     const clients = await cluster.connectOnEach();
     const [A, B, C] = cluster.servers;
     const before = [A, B, C].map((s) => s.io.of('/').adapter.stats());
@@ -59,15 +59,17 @@ describe('stats() on a running cluster', () => {
     const big = 'x'.repeat(1000);
     for (let i = 0; i < N; i++) A.io.emit('m', i, big);
     A.io.emit('bin', Buffer.from([1, 2, 3])); // binary content goes to the attachment table
+    A.io.emit('long', 'y'.repeat(9000)); // so does a message over 8000 bytes
     for (const c of clients) {
       await waitForEvents(c, 'm', N);
       await waitForEvents(c, 'bin', 1);
+      await waitForEvents(c, 'long', 1);
     }
-    await waitFor(() => A.io.of('/').adapter.stats().published.messages - before[0].published.messages >= N + 1, 5000, 'A to count its publishes');
+    await waitFor(() => A.io.of('/').adapter.stats().published.messages - before[0].published.messages >= N + 2, 5000, 'A to count its publishes');
     const after = [A, B, C].map((s) => s.io.of('/').adapter.stats());
-    expect(delta(after[0], before[0])).toEqual({ published: N + 1, publishedAttachments: 1, received: 0, receivedAttachments: 0 });
+    expect(delta(after[0], before[0])).toEqual({ published: N + 2, publishedAttachments: 2, received: 0, receivedAttachments: 0 });
     for (const i of [1, 2]) {
-      expect(delta(after[i], before[i])).toEqual({ published: 0, publishedAttachments: 0, received: N + 1, receivedAttachments: 1 });
+      expect(delta(after[i], before[i])).toEqual({ published: 0, publishedAttachments: 0, received: N + 2, receivedAttachments: 2 });
     }
     expect(after[0].published.bytes - before[0].published.bytes).toBeGreaterThan(N * big.length);
     expect(typeof after[0].latency.p50).toBe('number');

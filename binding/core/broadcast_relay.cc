@@ -21,9 +21,9 @@ Value* field(Value& map, std::string_view key) {
 
 bool is_int(const Value* v, int64_t n) { return v != nullptr && v->kind == Value::Kind::Int && v->integer == n; }
 
-// UTF-8, where the encoded surrogates of WTF-8 (ED A0..BF xx, what our codecs use for lone
-// surrogates) count as valid too: JSON writes them as \uXXXX escapes.
-bool valid_wtf8(const std::string& s) {
+// UTF-8, where with `surrogates` the encoded surrogates of WTF-8 (ED A0..BF xx, what our codecs
+// use for lone surrogates) count as valid too: JSON writes them as \uXXXX escapes.
+bool valid_wtf8(std::string_view s, bool surrogates = true) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   const size_t n = s.size();
   size_t i = 0;
@@ -42,7 +42,8 @@ bool valid_wtf8(const std::string& s) {
       ++i;
     } else if (c >= 0xC2 && c <= 0xDF && cont(i + 1)) {
       i += 2;
-    } else if (c >= 0xE0 && c <= 0xEF && cont(i + 1) && cont(i + 2) && (c != 0xE0 || p[i + 1] >= 0xA0)) {
+    } else if (c >= 0xE0 && c <= 0xEF && cont(i + 1) && cont(i + 2) && (c != 0xE0 || p[i + 1] >= 0xA0) &&
+               (surrogates || c != 0xED || p[i + 1] <= 0x9F)) {
       i += 3;
     } else if (c >= 0xF0 && c <= 0xF4 && cont(i + 1) && cont(i + 2) && cont(i + 3) && (c != 0xF0 || p[i + 1] >= 0x90) &&
                (c != 0xF4 || p[i + 1] <= 0x8F)) {
@@ -54,8 +55,15 @@ bool valid_wtf8(const std::string& s) {
   return true;
 }
 
-// JSON.parse(JSON.stringify(x)) gives x back, for x = FromValue(v) (see relay_decoded).
-bool json_exact(const Value& v) {
+// What a packet's data holds that JSON alone cannot carry (see json_exact).
+struct DataScan {
+  size_t binaries = 0;
+  bool placeholder_keys = false;  // "_placeholder" or "__proto__" somewhere
+};
+
+// JSON.parse(JSON.stringify(x)) gives x back, for x = FromValue(v) (see relay_decoded); with `scan`,
+// binaries are allowed and counted (they travel beside the JSON).
+bool json_exact(const Value& v, DataScan* scan = nullptr) {
   switch (v.kind) {
     case Value::Kind::Null:
     case Value::Kind::Bool:
@@ -67,20 +75,42 @@ bool json_exact(const Value& v) {
       return valid_wtf8(v.str);
     case Value::Kind::Array:
       for (const Value& item : v.items) {
-        if (!json_exact(item)) return false;
+        if (!json_exact(item, scan)) return false;
       }
       return true;
     case Value::Kind::Map:
       for (const auto& [key, item] : v.fields) {
-        if (!valid_wtf8(key) || !json_exact(item)) return false;
+        if (!valid_wtf8(key) || !json_exact(item, scan)) return false;
+        if (scan != nullptr && (key == "_placeholder" || key == "__proto__")) scan->placeholder_keys = true;
       }
       return true;
-    case Value::Kind::Undefined:
     case Value::Kind::Binary:
+      if (scan == nullptr) return false;
+      ++scan->binaries;
+      return true;
+    case Value::Kind::Undefined:
     case Value::Kind::Timestamp:
       break;
   }
   return false;
+}
+
+// Moves each binary into `out`, leaving Socket.IO's placeholder in its place, numbered in the order
+// the data is written. That is Socket.IO's order too, except in an object whose integer-like keys
+// come after others (JavaScript walks those first): the numbers then differ, and a client, which
+// matches placeholders to binaries by number, reads the same data.
+void take_binaries(Value& v, std::vector<std::string>& out) {
+  if (v.kind == Value::Kind::Binary) {
+    Value placeholder = Value::map();
+    placeholder.fields.emplace_back("_placeholder", Value::boolean_of(true));
+    placeholder.fields.emplace_back("num", Value::int_of(static_cast<int64_t>(out.size())));
+    out.push_back(std::move(v.str));
+    v = std::move(placeholder);
+  } else if (v.kind == Value::Kind::Array) {
+    for (Value& item : v.items) take_binaries(item, out);
+  } else if (v.kind == Value::Kind::Map) {
+    for (auto& field : v.fields) take_binaries(field.second, out);
+  }
 }
 
 }  // namespace
@@ -106,6 +136,7 @@ bool relay_inline(std::string_view text, const Value& header, const JsonSpan& sp
     return false;
   }
   out.wire.assign(text.substr(span.begin, span.end - span.begin));
+  out.utf8 = valid_wtf8(out.wire, false);
   out.envelope.clear();
   out.envelope.reserve(text.size() - out.wire.size() + 1);
   out.envelope.append(text.substr(0, span.begin));
@@ -120,10 +151,20 @@ bool relay_inline(std::string_view text, const Value& header, const JsonSpan& sp
 bool relay_decoded(Value& message, Relayed& out) {
   if (!is_plain_broadcast(message)) return false;
   Value* items = field(*field(*field(message, "data"), "packet"), "data");
-  if (items == nullptr || items->kind != Value::Kind::Array || !json_exact(message)) return false;
-  out.wire.clear();
-  write_json(*items, out.wire);
+  if (items == nullptr || items->kind != Value::Kind::Array) return false;
+  DataScan scan;
+  if (!json_exact(*items, &scan) || (scan.binaries > 0 && scan.placeholder_keys)) return false;
+  Value data = std::move(*items);
   *items = Value::int_of(0);
+  if (!json_exact(message)) {
+    *items = std::move(data);
+    return false;
+  }
+  out.binaries.clear();
+  if (scan.binaries > 0) take_binaries(data, out.binaries);
+  out.wire.clear();
+  write_json(data, out.wire);
+  out.utf8 = valid_wtf8(out.wire, false);
   out.envelope.clear();
   write_json(message, out.envelope);
   return true;

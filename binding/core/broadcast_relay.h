@@ -19,6 +19,12 @@ extern const std::vector<std::string_view> kPacketDataPath;
 struct Relayed {
   std::string envelope;  // the message as JSON, its packet's data replaced by 0
   std::string wire;      // the packet's data as JSON
+  // An attachment's binaries, in the order Socket.IO's binary encoder numbers them: in `wire` each is
+  // the placeholder that encoder writes, {"_placeholder":true,"num":N}.
+  std::vector<std::string> binaries;
+  // `wire` is valid UTF-8: it may go to clients as bytes, as Buffer.from(its JavaScript string)
+  // would be (false for a byte invalid in UTF-8, e.g. from a SQL_ASCII database).
+  bool utf8 = false;
 };
 
 // What ClusterAdapter hands to Adapter.broadcast as it is: a BROADCAST (type 3) without requestId
@@ -30,9 +36,10 @@ bool is_plain_broadcast(const Value& message);
 bool relay_inline(std::string_view text, const Value& header, const JsonSpan& span, Relayed& out);
 
 // A decoded attachment. False (and `message` untouched) unless it is a plain broadcast whose data is
-// an array, and everything in it is what JSON carries unchanged: no binary, Date, NaN, +-Infinity,
-// -0, and strings of valid UTF-8 (lone surrogates allowed). On success `message` has lost its
-// packet's data (it is in `out.wire`).
+// an array, and everything in it is what JSON carries unchanged: no Date, NaN, +-Infinity, -0, and
+// strings of valid UTF-8 (lone surrogates allowed); binaries only in the packet's data, and there
+// only without a "_placeholder" or "__proto__" key (Socket.IO's binary encoder would treat those
+// otherwise). On success `message` has lost its packet's data (it is in `out`).
 bool relay_decoded(Value& message, Relayed& out);
 
 }  // namespace pgadapter

@@ -286,6 +286,7 @@ void Listener::accept(Notification& note) {
     if (relay_inline(note.payload, e.message, packet_data, relayed)) {
       e.json = std::move(relayed.envelope);
       e.wire = std::move(relayed.wire);
+      e.wire_utf8 = relayed.utf8;
     } else {
       e.json = std::move(note.payload);
     }
@@ -607,6 +608,8 @@ void Listener::on_fetched(PGresult* res, const std::string& error) {
     if (relay_decoded(decoded, relayed)) {
       e.json = std::move(relayed.envelope);
       e.wire = std::move(relayed.wire);
+      e.binaries = std::move(relayed.binaries);
+      e.wire_utf8 = relayed.utf8;
     } else {
       e.message = std::move(decoded);
     }
@@ -647,7 +650,8 @@ void Listener::deliver() {
       }
     }
     if (e.state == State::Ready) {
-      batch.push_back(Inbound{std::move(e.channel), std::move(e.message), std::move(e.json), std::move(e.wire), e.offset});
+      batch.push_back(Inbound{std::move(e.channel), std::move(e.message), std::move(e.json), std::move(e.wire),
+                              std::move(e.binaries), e.wire_utf8, e.offset, e.attachment_id > 0});
       pop_front();
     } else if (e.state == State::OwnReady) {
       last_offset_ = std::max(last_offset_, e.offset);

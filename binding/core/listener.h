@@ -27,7 +27,10 @@ struct Inbound {
   std::string json;  // a validated inline notification, parsed on the JavaScript side (faster there)
   // A plain broadcast (broadcast_relay.h): its packet's data as JSON; `json` is then the envelope.
   std::string wire;
+  std::vector<std::string> binaries;  // its binaries, beside `wire` (Relayed::binaries)
+  bool wire_utf8 = false;             // Relayed::utf8
   int64_t offset = 0;  // connection state recovery: a verified offset, in stream order (0: none)
+  bool attachment = false;  // its content came from the attachment table
 };
 
 // It owns the listening connection (see ConnectionOwner): what else runs there (session restores,
@@ -90,6 +93,8 @@ class Listener : public ConnectionOwner {
     Value message;
     std::string json;
     std::string wire;  // see Inbound
+    std::vector<std::string> binaries;
+    bool wire_utf8 = false;
     int64_t attachment_id = 0;
     int64_t offset = 0;
     State state = State::Ready;

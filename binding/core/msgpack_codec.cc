@@ -222,10 +222,11 @@ class Builder : public msgpack::null_visitor {
     return true;
   }
   bool end_array() { stack_.pop_back(); return true; }
-  bool start_map(uint32_t /*n*/) {
+  bool start_map(uint32_t n) {
     Value* s = container_slot();
     if (!s) return false;
     *s = Value::map();
+    s->fields.reserve(std::min<uint32_t>(n, 16));  // capped: n is what the sender claims
     stack_.push_back(Frame{s, detail::MapBuilder(*s), Value(), nullptr, false});
     return true;
   }

@@ -39,7 +39,7 @@ void Stats::on_batch_done(const std::deque<OutMessage>& queue, size_t count, boo
 void Stats::on_received(const std::vector<Inbound>& batch) {
   received_messages += batch.size();
   for (const Inbound& in : batch) {
-    if (in.json.empty()) ++received_attachments;  // inline messages come as validated JSON text
+    if (in.attachment) ++received_attachments;
   }
 }
 

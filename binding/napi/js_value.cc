@@ -357,8 +357,13 @@ napi_value from_value(napi_env env, const Value& v) {
     case Value::Kind::Map:
       check(env, napi_create_object(env, &r));
       for (const auto& f : v.fields) {
-        napi_value key = make_string(env, f.first);
         napi_value item = from_value(env, f.second);
+        if (f.first != "__proto__" && f.first.find('\0') == std::string::npos && !has_lone_surrogate(f.first)) {
+          // A C-string key is created internalized: V8 then skips hashing and looking it up per set.
+          check(env, napi_set_named_property(env, r, f.first.c_str(), item));
+          continue;
+        }
+        napi_value key = make_string(env, f.first);
         if (f.first == "__proto__") {
           // An own data property, as JSON.parse makes; a plain set would change the prototype.
           napi_property_descriptor d{nullptr, key, nullptr, nullptr, nullptr, item,

@@ -426,6 +426,10 @@ void NativeClient::AskParams(std::function<void(bool, ConnParams, std::string)> 
   CallJs(get_params_, {done});
 }
 
+// From this size on, a relayed data's bytes are copied here for its websocket frame: cheaper than
+// JavaScript measuring and encoding the string again; smaller ones come from Buffer's pool.
+constexpr size_t kWireBytesMin = 512;
+
 void NativeClient::deliver(std::vector<Inbound>& batch) {
   try {
     Napi::Env env = Env();
@@ -437,8 +441,20 @@ void NativeClient::deliver(std::vector<Inbound>& batch) {
       try {
         // Inline JSON goes as a string: JSON.parse builds the objects faster than N-API calls.
         message = in.json.empty() ? FromValue(env, in.message) : Napi::String::New(env, in.json);
-        // A plain broadcast's data, as Socket.IO writes it to clients (broadcast_relay.h).
+        // A plain broadcast's data, as Socket.IO writes it to clients (broadcast_relay.h), or
+        // [data, its UTF-8 bytes or undefined, ...binaries] (lib/relay.js).
         wire = in.wire.empty() ? env.Undefined() : Napi::String::New(env, in.wire);
+        const bool bytes = in.wire_utf8 && in.binaries.empty() && in.wire.size() >= kWireBytesMin;
+        if (bytes || !in.binaries.empty()) {
+          Napi::Array parts = Napi::Array::New(env, in.binaries.size() + 2);
+          parts.Set(uint32_t{0}, wire);
+          parts.Set(uint32_t{1}, bytes ? Napi::Value(Napi::Buffer<char>::Copy(env, in.wire.data(), in.wire.size()))
+                                       : env.Undefined());
+          for (size_t b = 0; b < in.binaries.size(); ++b) {
+            parts.Set(static_cast<uint32_t>(b + 2), Napi::Buffer<char>::Copy(env, in.binaries[b].data(), in.binaries[b].size()));
+          }
+          wire = parts;
+        }
       } catch (...) {
         // The core checked the lengths; whatever V8 still refuses (memory) skips this message only.
         client_->report("cannot hand a message on " + in.channel + " to JavaScript: " + what_of(std::current_exception()),

@@ -118,6 +118,68 @@ void test_relay_inline() {
            R"({"type":3,"data":{"packet":{"type":2,"data":0,"nsp":"/"}},"uid":"emitter"} | ["e"])");
 }
 
+// Binaries travel beside the JSON, each replaced by Socket.IO's placeholder, numbered in order.
+void test_relay_binaries() {
+  auto relay = [](Value data, Relayed& out) {
+    Value message;
+    std::string error;
+    CHECK(pgadapter::parse_json(kHead + "0" + kTail, message, error));
+    for (auto& f : message.fields) {
+      if (f.first != "data") continue;
+      for (auto& g : f.second.fields) {
+        if (g.first != "packet") continue;
+        for (auto& h : g.second.fields) {
+          if (h.first == "data") h.second = std::move(data);
+        }
+      }
+    }
+    return pgadapter::relay_decoded(message, out);
+  };
+  Value data = Value::array();
+  data.items.push_back(Value::string_of("ev"));
+  data.items.push_back(Value::binary_of(std::string("\x00\xff", 2)));
+  Value nested = Value::map();
+  nested.fields.emplace_back("b", Value::binary_of("two"));
+  nested.fields.emplace_back("_x", Value::string_of("y"));
+  Value list = Value::array();
+  list.items.push_back(std::move(nested));
+  data.items.push_back(std::move(list));
+  Relayed out;
+  CHECK(relay(data, out));
+  CHECK_EQ(out.wire, R"(["ev",{"_placeholder":true,"num":0},[{"b":{"_placeholder":true,"num":1},"_x":"y"}]])");
+  CHECK_EQ(out.envelope, kHead + "0" + kTail);
+  CHECK(out.binaries.size() == 2);
+  CHECK_EQ(out.binaries[0], std::string("\x00\xff", 2));
+  CHECK_EQ(out.binaries[1], "two");
+  // A "_placeholder" or "__proto__" key of the data's own: Socket.IO's binary encoder would read
+  // them otherwise, so such data keeps the old path; without binaries they are plain JSON.
+  for (const char* key : {"_placeholder", "__proto__"}) {
+    Value with_key = data;
+    Value own = Value::map();
+    own.fields.emplace_back(key, Value::boolean_of(true));
+    with_key.items.push_back(own);
+    Relayed refused;
+    CHECK(!relay(with_key, refused));
+    Value without_binary = Value::array();
+    without_binary.items.push_back(std::move(own));
+    Relayed plain;
+    CHECK(relay(without_binary, plain));
+    CHECK(plain.binaries.empty());
+  }
+  // A binary anywhere but the packet's data (here in opts) keeps the old path.
+  Value message;
+  std::string error;
+  CHECK(pgadapter::parse_json(kHead + R"(["ev"])" + kTail, message, error));
+  for (auto& f : message.fields) {
+    if (f.first != "data") continue;
+    for (auto& g : f.second.fields) {
+      if (g.first == "opts") g.second.fields.emplace_back("extra", Value::binary_of("x"));
+    }
+  }
+  Relayed in_opts;
+  CHECK(!pgadapter::relay_decoded(message, in_opts));
+}
+
 void test_relay_decoded() {
   CHECK_EQ(relay_decoded(kHead + R"(["ev",1.5,"\u2028\ud800 x",{"b":[null,true]}])" + kTail),
            kHead + "0" + kTail + " | [\"ev\",1.5,\"\xe2\x80\xa8\\ud800 x\",{\"b\":[null,true]}]");  // U+2028 raw, as JSON.stringify
@@ -145,7 +207,7 @@ void test_relay_decoded() {
   };
   CHECK(with_arg(Value::string_of("ok")));
   CHECK(with_arg(Value::string_of("\xed\xa0\x80")));  // a lone surrogate (WTF-8): written as \ud800
-  CHECK(!with_arg(Value::binary_of("\x01")));
+  CHECK(with_arg(Value::binary_of("\x01")));  // beside the JSON (test_relay_binaries)
   CHECK(!with_arg(Value::timestamp_of(1, 0)));
   CHECK(!with_arg(Value::double_of(-0.0)));
   CHECK(!with_arg(Value::double_of(std::numeric_limits<double>::quiet_NaN())));
@@ -161,5 +223,6 @@ int main() {
   test_span();
   test_relay_inline();
   test_relay_decoded();
+  test_relay_binaries();
   return check::finish("relay_test");
 }

@@ -64,13 +64,15 @@ int main() {
     const auto errors = s.errors();
     CHECK(errors.size() == 1 && std::string(errors[0].first) == "CONNECTION_LOST" && errors[0].second == 2);
   }
-  {  // received: attachments are the messages without inline JSON
+  {  // received: attachments are the messages whose content came from the table, relayed (JSON) or not
     Stats s;
     std::vector<pgadapter::Inbound> batch(3);
     batch[0].json = "{}";
     batch[1].json = "{}";
+    batch[1].attachment = true;
+    batch[2].attachment = true;
     s.on_received(batch);
-    CHECK(s.received_messages == 3 && s.received_attachments == 1);
+    CHECK(s.received_messages == 3 && s.received_attachments == 2);
   }
   {  // log lines only when a log function is set
     Stats s;
