@@ -1,8 +1,9 @@
 'use strict';
 // Connection state recovery while the listening connection comes back: a broadcast that another server commits
 // after our re-LISTEN took effect but before the listener read its baseline (the log's highest id) must still
-// reach the clients that stayed connected, and a client restored meanwhile, once each. The race is driven
-// deterministically with locks held by plain pg clients.
+// reach the clients that stayed connected, and a client restored meanwhile, once each; and a forged offset in
+// that window must not make a restore skip rows. The races are driven deterministically with locks held by
+// plain pg clients.
 const { Pool } = require('pg');
 const { Cluster, waitFor } = require('./helpers/cluster');
 const { recoverableClient, cut, reconnectTo } = require('./helpers/recovery');
@@ -12,6 +13,7 @@ const PID = process.pid;
 const APP_B = `csrb-b-${PID}`;
 
 let pool;
+let gate = null; // a pending promise while server A may not connect
 const clients = [];
 
 const events = (c, ev) => c.got.filter(([e]) => e === ev).map(([, p]) => p);
@@ -37,7 +39,8 @@ async function startCluster(size, tables) {
     // statementTimeout: the race below keeps statements blocked for a moment.
     adapterOpts: { ...tables, createTable: true, statementTimeout: 30000, reconnectInitialDelay: 50 },
     serverOpts: { connectionStateRecovery: { maxDisconnectionDuration: 60000 } },
-    poolConfig: (i) => (i === 1 ? { application_name: APP_B } : {}),
+    // B's publishing session is found by its name; A's connections wait for `gate` when it is set.
+    poolConfig: (i) => (i === 1 ? { application_name: APP_B } : { password: () => (gate ? gate.then(() => '') : '') }),
   });
   for (let i = 0; i < size; i++) {
     errors.push([]);
@@ -150,5 +153,61 @@ describe('a broadcast racing the re-LISTEN', () => {
     expect(c.got.map(([ev]) => ev)).toEqual(['warm', 'live', 'after']);
     expect(back.got.map(([ev]) => ev)).toEqual(['warm', 'live', 'after']);
     expect(unexpected(cluster.errors[0])).toEqual([]);
+  });
+  test('a forged offset waiting for its check does not make a restore skip what it must replay', async () => {
+    const [A, B] = cluster.servers.map((s) => s.io);
+    const back = await recoverableClient(cluster, 0);
+    clients.push(back);
+    await warm([back]);
+    await cut(cluster, back, 0, { pool, sessionTable: tables.sessionTableName });
+
+    // A's listening connection is down while B broadcasts: A is never notified of it, only a restore replays it.
+    let open;
+    gate = new Promise((resolve) => (open = resolve));
+    const lost = cluster.errors[0].length;
+    await killListener(cluster, 0);
+    await waitFor(() => cluster.errors[0].slice(lost).some((e) => e.code === 'CONNECTION_LOST'), 5000, "A's listening connection lost");
+    B.emit('gone', 1);
+    const logged = async () => (await pool.query(`SELECT max(id)::int AS id FROM ${tables.logTableName} WHERE uid <> $1`, [A.of('/').adapter.uid])).rows[0].id;
+    await waitFor(async () => (await logged()) !== null, 5000, "B's broadcast logged");
+    const gone = await logged();
+
+    const locker = await pool.connect(); // holds A's baseline read after its re-LISTEN
+    let reconnected;
+    try {
+      await locker.query('BEGIN');
+      await locker.query(`LOCK TABLE ${tables.logTableName} IN ACCESS EXCLUSIVE MODE`);
+      open();
+      gate = null;
+      await waitingOnLock("query LIKE 'SELECT coalesce(pg_catalog.max(id), 0) FROM %'", [], "A's baseline read after its re-LISTEN");
+      // `back` resumes on A: its restore comes right after the baseline read, before the check of the forgery below.
+      const adapter = A.of('/').adapter;
+      let restoring;
+      const asked = new Promise((resolve) => (restoring = resolve));
+      const restoreSession = adapter.restoreSession.bind(adapter);
+      adapter.restoreSession = (...args) => {
+        const result = restoreSession(...args);
+        restoring();
+        return result;
+      };
+      reconnected = reconnectTo(cluster, back, 0);
+      await asked;
+      // Anyone may NOTIFY: an offset the log has, but not from this sender, from a session not checked yet.
+      const forged = { uid: 'evil', type: 3, nsp: '/', data: { packet: { type: 2, data: ['forged', 1], nsp: '/' }, opts: { rooms: [], except: [], flags: {} } } };
+      await pool.query('SELECT pg_notify($1, $2)', [`${cluster.adapterOpts.channelPrefix}#/`, JSON.stringify({ ...forged, offset: String(gone) })]);
+      await locker.query('COMMIT');
+    } finally {
+      if (gate) open();
+      gate = null;
+      await locker.query('ROLLBACK').catch(() => {});
+      locker.release();
+    }
+    await reconnected;
+    expect(back.recovered).toBe(true);
+
+    B.emit('after', 2);
+    await waitFor(() => events(back, 'after').length === 1, 10000, 'a later packet from B');
+    expect(back.got.map(([ev]) => ev).filter((ev) => ev !== 'forged')).toEqual(['warm', 'gone', 'after']);
+    await waitFor(() => cluster.errors[0].some((e) => e.code === 'BAD_NOTIFICATION' && /forged/.test(e.message)), 5000, 'the forgery reported');
   });
 });

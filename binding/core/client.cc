@@ -199,8 +199,13 @@ void Client::restore_session(const std::string& pid, const std::string& nsp, con
     return recovery_->restore(conn, pid, nsp, offset,
                               [this, done = std::move(done)](bool found, RestoredSession session, const std::string& error) {
                                 --restores_;
-                                if (found && listener_) session.baseline = listener_->restore_baseline();
-                                done(found, std::move(session), error);
+                                if (!found || !listener_) return done(found, std::move(session), error);
+                                auto held = std::make_shared<RestoredSession>(std::move(session));
+                                listener_->restore_point([done, held](bool ok, int64_t baseline) {
+                                  if (!ok) return done(false, {}, "");
+                                  held->baseline = baseline;
+                                  done(true, std::move(*held), "");
+                                });
                               });
   });
 }

@@ -133,6 +133,19 @@ Query Listener::baseline_query() {
   });
 }
 
+void Listener::restore_point(std::function<void(bool, int64_t)> done) {
+  if (restore_ready()) return done(true, restore_baseline());
+  waiting_restores_.push_back(std::move(done));  // bounded by the restores in flight (Client, JS)
+}
+
+bool Listener::restore_ready() const {
+  const int64_t floor = std::max(last_offset_, restored_);
+  for (const Entry& e : inbound_) {
+    if (e.check != Check::None && e.offset > floor && e.offset <= baseline_) return false;
+  }
+  return true;
+}
+
 int64_t Listener::restore_baseline() {
   int64_t b = baseline_;
   const int64_t floor = std::max(last_offset_, restored_);
@@ -141,6 +154,19 @@ int64_t Listener::restore_baseline() {
   }
   restored_ = std::max(restored_, b);
   return b;
+}
+
+void Listener::settle_restores() {
+  if (waiting_restores_.empty() || !restore_ready()) return;
+  auto ready = std::move(waiting_restores_);
+  waiting_restores_.clear();
+  for (auto& fn : ready) fn(true, restore_baseline());
+}
+
+void Listener::fail_restores() {
+  auto failed = std::move(waiting_restores_);
+  waiting_restores_.clear();
+  for (auto& fn : failed) fn(false, 0);
 }
 
 void Listener::set_recovery(Recovery* recovery) {
@@ -160,6 +186,7 @@ void Listener::on_connection_lost() {
     if (e.check == Check::InFlight) e.check = Check::Waiting;
   }
   verifying_ = false;
+  fail_restores();  // their checks wait for the next session: the clients get fresh sessions instead
 }
 
 void Listener::on_connected() {
@@ -369,6 +396,7 @@ void Listener::abandon() {
   for (auto& fn : pending) {
     if (fn) fn();
   }
+  fail_restores();
 }
 
 void Listener::release_own() {
@@ -491,6 +519,7 @@ void Listener::verify() {
     }
     verify();
     deliver();
+    settle_restores();
   }));
 }
 

@@ -63,10 +63,12 @@ class Listener : public ConnectionOwner {
   // Our own results are ordered by our own notifications (our publishing session's pid), never by
   // offsets from the wire, and wait for them at most kOwnWaitMs.
   void set_recovery(Recovery* recovery);
-  // For a restore, which replays the log's rows up to it as delivered here: the baseline, lowered
-  // below the notifications still waiting to be delivered. Nothing at or below it is delivered live
-  // afterwards (a restored socket would get it twice).
-  int64_t restore_baseline();
+  // For a restore, which replays the log's rows up to `baseline` as delivered here: the baseline,
+  // lowered below the notifications still waiting to be delivered; nothing at or below it is
+  // delivered live afterwards (a restored socket would get it twice). Waits until no offset it
+  // depends on waits for its check (a forged one must not lower it); ok=false: the listening
+  // connection was lost or we are closing meanwhile.
+  void restore_point(std::function<void(bool ok, int64_t baseline)> done);
   // Our own logged broadcast `offset` was committed: `deliver` runs at its place in the stream.
   void own_logged(int64_t offset, std::function<void()> deliver);
   // Our own results will not be matched any more (publishing connection lost, or logging refused):
@@ -154,7 +156,12 @@ class Listener : public ConnectionOwner {
   bool synced_ = false;       // the baseline of this listening session is known
   int64_t last_offset_ = 0;   // highest offset handed over
   int64_t baseline_ = 0;
-  int64_t restored_ = 0;      // highest restore_baseline() handed out
+  int64_t restored_ = 0;      // highest baseline handed to a restore
+  std::vector<std::function<void(bool, int64_t)>> waiting_restores_;  // see restore_point
+  bool restore_ready() const;
+  int64_t restore_baseline();
+  void settle_restores();
+  void fail_restores();
   int64_t own_claimed_ = 0;   // highest own offset handed back or queued to be
   std::map<int64_t, OwnResult> own_results_;  // committed, our notification not seen yet
 };
