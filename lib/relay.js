@@ -129,10 +129,13 @@ function appendTarget(packet) {
   return state !== undefined && !state.read ? state.tail : undefined;
 }
 
-// A fresh parse of the data as received (without appended arguments), or undefined: not relayed.
+// A fresh parse of the data as received (without appended arguments), or undefined: not relayed. It
+// holds the JSON and binaries only (the recovery log keeps it): not the frame bytes, nor a parsed value.
 function receivedData(packet) {
   const state = packet[RELAY];
-  return state === undefined ? undefined : () => parseData(state.json, state.binaries);
+  if (state === undefined) return undefined;
+  const { json, binaries } = state;
+  return () => parseData(json, binaries);
 }
 
 // Does `encoder` write a packet as Socket.IO's default encoder does: "2", the namespace and a comma

@@ -3,6 +3,8 @@
 // came in (or that the core wrote for an attachment), without parsing and stringifying it in JavaScript
 // (README: "Receiving a broadcast"). What clients, outgoing listeners and recovery see must be what they
 // see through the pure-JS adapter: these tests compare the two, frame by frame where they can.
+const v8 = require('v8');
+const vm = require('vm');
 const { Pool } = require('pg');
 const { io: ioClient } = require('socket.io-client');
 const parser = require('socket.io-parser');
@@ -446,6 +448,25 @@ describe('the recovery log of this server keeps a relayed packet unparsed', () =
     // Asked again (another client): the same packets.
     expect(log.missed(session, '5')).toEqual([['plain', 1, '6']]);
     expect(log.missed(session, '4')[0]).toEqual(['ev', { a: [1] }, '\u2028', '5']);
+  });
+
+  test('it holds the JSON and binaries a restore needs, not the frame bytes nor the data something parsed', async () => {
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc');
+    const log = new DeliveredLog();
+    const json = `["ev","${'y'.repeat(4000)}"]`;
+    const refs = (() => {
+      // A relayed packet of 4 KB (its bytes handed over for the frame) that an outgoing listener read.
+      const bytes = Buffer.from(json);
+      const packet = relayPacket({ type: 2, data: 0 }, [json, bytes]);
+      log.record('5', receivedData(packet), {});
+      return [new WeakRef(bytes), new WeakRef(packet.data)];
+    })();
+    await new Promise((resolve) => setImmediate(resolve));
+    gc();
+    expect(refs.map((ref) => ref.deref())).toEqual([undefined, undefined]);
+    const session = { rooms: [], baseline: 0, snapshotMax: 4, packets: [] };
+    expect(log.missed(session, '4')).toEqual([['ev', 'y'.repeat(4000), '5']]);
   });
 });
 
