@@ -9,7 +9,7 @@ const { resolveOptions } = require("./options");
 const { paramsProvider, connectTimeoutOf } = require("./connection");
 const { DeliveredLog, isRestorable } = require("./recovery");
 const { healthOf } = require("./health");
-const { appendTarget, encodeRelayed, isDefaultJsonEncoder, relayedFrame } = require("./relay");
+const { appendTarget, encodable, encodeRelayed, isDefaultJsonEncoder, relayedFrame } = require("./relay");
 const { batchWrites } = require("./batched-writes");
 
 const EVENT = 2; // socket.io-parser packet type
@@ -182,7 +182,7 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
     // encoded (a server that only emits, e.g. an API server, skips serializing every packet).
     if (this.sids.size === 0) return [];
     const encoded = this.relays() ? encodeRelayed(packet) : undefined;
-    if (encoded === undefined) return super._encode(packet, packetOpts);
+    if (encoded === undefined) return super._encode(encodable(packet), packetOpts);
     const frame = relayedFrame(packet);
     if (frame === undefined) return super._encode.call({ encoder: { encode: () => encoded } }, packet, packetOpts);
     packetOpts.wsPreEncodedFrame = frame; // ws writes both parts (engine.io skips it where it cannot)

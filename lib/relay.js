@@ -10,7 +10,8 @@ const BINARY_EVENT = 5;
 
 // A packet whose `data` is the relayed JSON, parsed on first read. `data` is an accessor of the
 // prototype (one per instance would cost as much as the parse it saves on small packets), enumerable
-// so that for..in (socket.io-parser's hasBinary) sees it; the other fields are the received ones.
+// for for..in; not an own field, so the encoder gets a plain copy (encodable). The other fields are
+// the received ones.
 class RelayedPacket {
   constructor(received, json, bytes, binaries) {
     // bytes: json's UTF-8 bytes, or undefined; binaries: an attachment's, in the order of their
@@ -177,6 +178,14 @@ function encodeRelayed(packet) {
   return [`${BINARY_EVENT}${binaries.length}-${expectedString(packet, json).slice(1)}`, ...binaries];
 }
 
+// The packet to hand to the encoder when encodeRelayed gave nothing: socket.io-parser looks for binaries
+// in a packet's own fields only (hasBinary), and a relayed packet's data is the prototype's accessor.
+function encodable(packet) {
+  if (packet[RELAY] === undefined) return packet;
+  const { [RELAY]: _state, ...fields } = packet;
+  return { ...fields, data: packet.data };
+}
+
 // The websocket frame of a relayed packet that nothing has read, from the bytes the core handed over
 // (no UTF-8 encoding of the string here), as [header and prefix, bytes]; undefined: none. The bytes
 // are the data's JSON: the frame is the engine.io message "4" of encodeRelayed's single string.
@@ -215,6 +224,7 @@ module.exports = {
   receivedData,
   isDefaultJsonEncoder,
   encodeRelayed,
+  encodable,
   relayedFrame,
   relayedJson,
   EnvelopeParser,

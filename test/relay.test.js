@@ -195,6 +195,36 @@ describe('relayed broadcasts in a mixed cluster (A native, B pure-JS, C native)'
     expect(Buffer.from(got(onC, 'bin2')[0][1].nested)).toEqual(Buffer.alloc(9000, 7));
   });
 
+  test('a hook that reads a received broadcast before it is encoded: its binaries still go as binaries', async () => {
+    const [A, B, C] = cluster.servers;
+    const [onB, onC] = await Promise.all([B, C].map((s) => track(rawClient(s))));
+    // An application's hook on the messages from other servers (e.g. logging each event's name) reads
+    // the data of every broadcast before Socket.IO encodes it.
+    const hooked = [B, C].map((s) => {
+      const adapter = s.io.of('/').adapter;
+      const names = [];
+      const onMessage = adapter.onMessage;
+      adapter.onMessage = function hookedOnMessage(message, offset) {
+        if (message.type === 3) names.push(message.data.packet.data[0]);
+        return onMessage.call(this, message, offset);
+      };
+      return { adapter, names };
+    });
+    try {
+      A.io.emit('hooked-bin', Buffer.from([1, 2, 3]), { b: Buffer.alloc(9000, 4) });
+      await waitEvent([onB, onC], 'hooked-bin');
+      A.io.emit('hooked-text', 'h'.repeat(600));
+      await waitEvent([onB, onC], 'hooked-text');
+    } finally {
+      for (const { adapter } of hooked) delete adapter.onMessage;
+    }
+    expect(hooked[1].names).toEqual(['hooked-bin', 'hooked-text']);
+    expect(hooked[0].names).toEqual(hooked[1].names);
+    expect(framesDiffer(onC.frames, onB.frames)).toBe('');
+    expect(Buffer.from(got(onC, 'hooked-bin')[0][1])).toEqual(Buffer.from([1, 2, 3]));
+    expect(Buffer.from(got(onC, 'hooked-bin')[0][2].b)).toEqual(Buffer.alloc(9000, 4));
+  });
+
   // Notifications written by hand (any role that can connect may NOTIFY): whatever a pure-JS server's
   // clients read, the native servers' clients read too (the frames may differ in spelling).
   const channel = () => `${cluster.adapterOpts.channelPrefix}#/`;
@@ -372,6 +402,32 @@ describe('relayed broadcasts with connection state recovery', () => {
     await waitFor(() => all.length === 5, 5000, 'the missed packets');
     expect(all.slice(3).map((a) => a.slice(0, 2)).sort((x, y) => x[1].length - y[1].length)).toEqual([['missed', text], ['missed', big]]);
   });
+  test('a recovered client gets the binary packets it missed', async () => {
+    const [A, , C] = cluster.servers.map((s) => s.io);
+    const client = await helpers.recoverableClient(cluster, 2);
+    clients.push(client);
+    const all = [];
+    client.onAny((...args) => all.push(args));
+    A.emit('live-bin', Buffer.from([1]), 'w'.repeat(600));
+    await waitFor(() => all.length === 1, 5000, 'the live packet');
+    await helpers.cut(cluster, client, 2, { pool, sessionTable: TABLES.sessionTableName });
+    A.emit('missed-bin', { b: Buffer.from([9, 8]) }, 'x'.repeat(700));
+    A.emit('missed-bin', { b: Buffer.alloc(9000, 3) });
+    await waitFor(
+      async () => (await pool.query(`SELECT count(*)::int AS n FROM ${TABLES.logTableName} WHERE id > $1`, [client._lastOffset])).rows[0].n === 2,
+      5000,
+      'the log',
+    );
+    await helpers.reconnectTo(cluster, client, 2);
+    expect(client.recovered).toBe(true);
+    await waitFor(() => all.length === 3, 5000, 'the missed packets');
+    expect(C.of('/').sockets.get(client.id)).toBeDefined();
+    const missed = all.slice(1).sort((x, y) => x[1].b.byteLength - y[1].b.byteLength);
+    expect(Buffer.from(missed[0][1].b)).toEqual(Buffer.from([9, 8]));
+    expect(missed[0][2]).toBe('x'.repeat(700));
+    expect(Buffer.from(missed[1][1].b)).toEqual(Buffer.alloc(9000, 3));
+    for (const args of missed) expect(args[args.length - 1]).toMatch(/^[1-9][0-9]*$/);
+  });
 });
 
 describe('the recovery log of this server keeps a relayed packet unparsed', () => {
@@ -409,5 +465,48 @@ describe('the envelopes of relayed broadcasts', () => {
     expect(Object.getPrototypeOf(second.x)).toBe(Object.prototype);
     expect(Object.getOwnPropertyDescriptor(second.x, '__proto__').value).toEqual({ p: [null] });
     expect(second.data.opts).not.toBe(first.data.opts);
+  });
+});
+
+// The websocket frames of relayed broadcasts of 512 bytes and more are built from the core's bytes (lib/relay.js):
+// a namespace whose name is not ASCII (its prefix counts in bytes) and frames over 65535 bytes (a 64-bit
+// length), with and without perMessageDeflate (engine.io then encodes the packets itself).
+describe.each([
+  ['without perMessageDeflate', {}],
+  ['with perMessageDeflate', { perMessageDeflate: { threshold: 0 } }],
+])('relayed frames of any length, %s', (_name, serverOpts) => {
+  const NSP = '/é☃😀';
+  let cluster;
+  const clients = [];
+  beforeAll(async () => {
+    cluster = new Cluster({ channelPrefix: 'relay_frames', size: 3, adapters: ['native', 'pure', 'native'], namespaces: [NSP], serverOpts });
+    await cluster.start();
+  });
+  afterEach(() => {
+    for (const c of clients.splice(0)) c.disconnect();
+  });
+  afterAll(() => cluster.close());
+
+  test('a native server writes the frames a pure-JS server writes', async () => {
+    const [A, B, C] = cluster.servers;
+    for (const nsp of [NSP, '/']) {
+      const [onB, onC] = await Promise.all([B, C].map((s) => rawClient(s, { nsp })));
+      clients.push(onB, onC);
+      const sent = [
+        ['t600', 'é'.repeat(600)],
+        ['t7000', '☃'.repeat(2600)],
+        ['big70k', 'x'.repeat(70000)],
+        ['big80k', 'ü'.repeat(40000), { k: '😀'.repeat(100) }],
+        ['huge', 'y'.repeat(300000)],
+        ['bin', Buffer.alloc(70000, 1), 'z'.repeat(70000)],
+      ];
+      for (const [ev, ...args] of sent) {
+        A.io.of(nsp).emit(ev, ...args);
+        await waitEvent([onB, onC], ev);
+      }
+      expect(onC.got.map((args) => args[0])).toEqual(sent.map((args) => args[0]));
+      expect(framesDiffer(onC.frames, onB.frames)).toBe('');
+      expect(onC.got).toEqual(onB.got);
+    }
   });
 });
