@@ -53,6 +53,18 @@ async function startCluster(size, tables) {
 
 const unexpected = (errs) => errs.map((e) => e.code).filter((code) => code !== 'CONNECTION_LOST' && code !== 'RECONNECTED');
 
+// Resolves once a client's restore has been asked of `adapter` (its statement is then queued).
+function restoreAsked(adapter) {
+  return new Promise((resolve) => {
+    const restoreSession = adapter.restoreSession.bind(adapter);
+    adapter.restoreSession = (...args) => {
+      const result = restoreSession(...args);
+      resolve();
+      return result;
+    };
+  });
+}
+
 async function killListener(cluster, index) {
   const listening = presenceName(cluster.adapterOpts.channelPrefix, cluster.servers[index].io.of('/').adapter.uid);
   const killed = await pool.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [listening]);
@@ -131,15 +143,7 @@ describe('a broadcast racing the re-LISTEN', () => {
 
     // `back` resumes on A while A's baseline read waits: its restore runs on A's listening connection right
     // after the baseline read, before the check of B's offset.
-    const adapter = cluster.servers[0].io.of('/').adapter;
-    let restoring;
-    const asked = new Promise((resolve) => (restoring = resolve));
-    const restoreSession = adapter.restoreSession.bind(adapter);
-    adapter.restoreSession = (...args) => {
-      const result = restoreSession(...args);
-      restoring();
-      return result;
-    };
+    const asked = restoreAsked(cluster.servers[0].io.of('/').adapter);
     let reconnected;
     await broadcastRacingReListen(cluster, tables, async () => {
       reconnected = reconnectTo(cluster, back, 0);
@@ -181,15 +185,7 @@ describe('a broadcast racing the re-LISTEN', () => {
       gate = null;
       await waitingOnLock("query LIKE 'SELECT coalesce(pg_catalog.max(id), 0) FROM %'", [], "A's baseline read after its re-LISTEN");
       // `back` resumes on A: its restore comes right after the baseline read, before the check of the forgery below.
-      const adapter = A.of('/').adapter;
-      let restoring;
-      const asked = new Promise((resolve) => (restoring = resolve));
-      const restoreSession = adapter.restoreSession.bind(adapter);
-      adapter.restoreSession = (...args) => {
-        const result = restoreSession(...args);
-        restoring();
-        return result;
-      };
+      const asked = restoreAsked(A.of('/').adapter);
       reconnected = reconnectTo(cluster, back, 0);
       await asked;
       // Anyone may NOTIFY: an offset the log has, but not from this sender, from a session not checked yet.

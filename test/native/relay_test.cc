@@ -118,21 +118,28 @@ void test_relay_inline() {
            R"({"type":3,"data":{"packet":{"type":2,"data":0,"nsp":"/"}},"uid":"emitter"} | ["e"])");
 }
 
+// message.data.<key>, and with `inner` its field of that name (nullptr when absent).
+Value* field_of(Value& message, const char* key, const char* inner = nullptr) {
+  for (auto& f : message.fields) {
+    if (f.first != "data") continue;
+    for (auto& g : f.second.fields) {
+      if (g.first != key) continue;
+      if (inner == nullptr) return &g.second;
+      for (auto& h : g.second.fields) {
+        if (h.first == inner) return &h.second;
+      }
+    }
+  }
+  return nullptr;
+}
+
 // Binaries travel beside the JSON, each replaced by Socket.IO's placeholder, numbered in order.
 void test_relay_binaries() {
   auto relay = [](Value data, Relayed& out) {
     Value message;
     std::string error;
     CHECK(pgadapter::parse_json(kHead + "0" + kTail, message, error));
-    for (auto& f : message.fields) {
-      if (f.first != "data") continue;
-      for (auto& g : f.second.fields) {
-        if (g.first != "packet") continue;
-        for (auto& h : g.second.fields) {
-          if (h.first == "data") h.second = std::move(data);
-        }
-      }
-    }
+    *field_of(message, "packet", "data") = std::move(data);
     return pgadapter::relay_decoded(message, out);
   };
   Value data = Value::array();
@@ -170,12 +177,7 @@ void test_relay_binaries() {
   Value message;
   std::string error;
   CHECK(pgadapter::parse_json(kHead + R"(["ev"])" + kTail, message, error));
-  for (auto& f : message.fields) {
-    if (f.first != "data") continue;
-    for (auto& g : f.second.fields) {
-      if (g.first == "opts") g.second.fields.emplace_back("extra", Value::binary_of("x"));
-    }
-  }
+  field_of(message, "opts")->fields.emplace_back("extra", Value::binary_of("x"));
   Relayed in_opts;
   CHECK(!pgadapter::relay_decoded(message, in_opts));
 }
@@ -191,17 +193,7 @@ void test_relay_decoded() {
   CHECK(pgadapter::parse_json(kHead + R"(["ev",1])" + kTail, m, error));
   auto with_arg = [&](Value arg) {
     Value copy = m;
-    Value* items = nullptr;
-    for (auto& f : copy.fields) {
-      if (f.first != "data") continue;
-      for (auto& g : f.second.fields) {
-        if (g.first != "packet") continue;
-        for (auto& h : g.second.fields) {
-          if (h.first == "data") items = &h.second;
-        }
-      }
-    }
-    items->items.push_back(std::move(arg));
+    field_of(copy, "packet", "data")->items.push_back(std::move(arg));
     Relayed out;
     return pgadapter::relay_decoded(copy, out);
   };
