@@ -95,21 +95,43 @@ bool json_exact(const Value& v, DataScan* scan = nullptr) {
   return false;
 }
 
-// Moves each binary into `out`, leaving Socket.IO's placeholder in its place, numbered in the order
-// the data is written. That is Socket.IO's order too, except in an object whose integer-like keys
-// come after others (JavaScript walks those first): the numbers then differ, and a client, which
-// matches placeholders to binaries by number, reads the same data.
-void take_binaries(Value& v, std::vector<std::string>& out) {
-  if (v.kind == Value::Kind::Binary) {
-    Value placeholder = Value::map();
-    placeholder.fields.emplace_back("_placeholder", Value::boolean_of(true));
-    placeholder.fields.emplace_back("num", Value::int_of(static_cast<int64_t>(out.size())));
-    out.push_back(std::move(v.str));
-    v = std::move(placeholder);
-  } else if (v.kind == Value::Kind::Array) {
-    for (Value& item : v.items) take_binaries(item, out);
-  } else if (v.kind == Value::Kind::Map) {
-    for (auto& field : v.fields) take_binaries(field.second, out);
+// Writes `v` as write_json does, but each binary as Socket.IO's placeholder, numbered in the order
+// written, its bytes moved to `binaries`. That is Socket.IO's order too, except in an object whose
+// integer-like keys come after others (JavaScript walks those first): the numbers then differ, and a
+// client, which matches placeholders to binaries by number, reads the same data. No placeholder
+// objects are built: many small binaries cost their JSON and their bytes only.
+void write_with_placeholders(Value& v, std::string& out, std::vector<std::string>& binaries) {
+  switch (v.kind) {
+    case Value::Kind::Binary:
+      out.append(R"({"_placeholder":true,"num":)");
+      out.append(std::to_string(binaries.size()));
+      out.push_back('}');
+      binaries.push_back(std::move(v.str));
+      return;
+    case Value::Kind::Array:
+      out.push_back('[');
+      for (size_t i = 0; i < v.items.size(); ++i) {
+        if (i > 0) out.push_back(',');
+        write_with_placeholders(v.items[i], out, binaries);
+      }
+      out.push_back(']');
+      return;
+    case Value::Kind::Map: {
+      out.push_back('{');
+      bool first = true;
+      for (auto& [key, item] : v.fields) {
+        if (item.kind == Value::Kind::Undefined) continue;  // as write_json (json_exact lets none through)
+        if (!first) out.push_back(',');
+        first = false;
+        append_json_string(key, out);
+        out.push_back(':');
+        write_with_placeholders(item, out, binaries);
+      }
+      out.push_back('}');
+      return;
+    }
+    default:
+      write_json(v, out);
   }
 }
 
@@ -161,9 +183,9 @@ bool relay_decoded(Value& message, Relayed& out) {
     return false;
   }
   out.binaries.clear();
-  if (scan.binaries > 0) take_binaries(data, out.binaries);
+  out.binaries.reserve(scan.binaries);
   out.wire.clear();
-  write_json(data, out.wire);
+  write_with_placeholders(data, out.wire, out.binaries);
   out.utf8 = valid_wtf8(out.wire, false);
   out.envelope.clear();
   write_json(message, out.envelope);
