@@ -122,6 +122,15 @@ describe('msgpack interop with @msgpack/msgpack', () => {
     }
   });
 
+  test('one limit of 2^21 values (array elements and object keys) for encoding and decoding', () => {
+    const most = 2 ** 21;
+    const bytes = codec.toMsgpack({ a: new Array(most - 1).fill(0) }); // the key "a" counts too
+    expect(codec.fromMsgpack(bytes).a).toHaveLength(most - 1);
+    expect(() => codec.toMsgpack({ a: new Array(most).fill(0) })).toThrow(expect.objectContaining({ code: 'ENCODE_FAILED' }));
+    // A row claiming more than it holds is refused from its header, before anything is built.
+    expect(() => codec.fromMsgpack(Buffer.from([0xdd, 0, 0x20, 0, 1]))).toThrow(/more than 2097152 values/);
+  });
+
   test('__proto__ keys become own properties, never the prototype', () => {
     const out = codec.fromMsgpack(Buffer.from('81a95f5f70726f746f5f5f81a17801', 'hex'));
     const objectPrototype = Object.getPrototypeOf(codec.fromJson('{}'));

@@ -202,6 +202,28 @@ describe('values JavaScript cannot hold (defect 9.6)', () => {
     }
   });
 
+  test('an attachment of 3,000,000 nils (3 MB, over 300 MB decoded) → BAD_ATTACHMENT, and the next message is delivered', async () => {
+    const ctx = await startCluster(1);
+    try {
+      const { cluster, errors, channel } = ctx;
+      const [onA] = await cluster.connectOnEach();
+      const marker = 'MARKER-0123456789';
+      const bytes = Buffer.from(encode(broadcast(['nils', marker])));
+      const at = bytes.indexOf(Buffer.from(marker)) - 1; // the fixstr header byte
+      const head = Buffer.from([0xdd, 0, 0, 0, 0]); // array 32
+      head.writeUInt32BE(3000000, 1);
+      const id = await forgeRow(Buffer.concat([bytes.subarray(0, at), head, Buffer.alloc(3000000, 0xc0), bytes.subarray(at + 1 + marker.length)]));
+      await raw.query('SELECT pg_notify($1, $2)', [channel, JSON.stringify({ uid: 'emitter', nsp: '/', type: 3, attachmentId: String(id) })]);
+      await waitFor(() => errors[0].some((e) => e.code === 'BAD_ATTACHMENT'), 60000, () => `BAD_ATTACHMENT, got: ${codesOf(errors[0])}`);
+      expect(errors[0].find((e) => e.code === 'BAD_ATTACHMENT').message).toMatch(/more than 2097152 values/);
+      await goodMessageArrivesOnce(cluster, 0, onA);
+      expect(eventsOf(onA, 'nils')).toEqual([]);
+      await raw.query('DELETE FROM socket_io_attachments WHERE id = $1', [id]);
+    } finally {
+      await ctx.cluster.close();
+    }
+  });
+
   // In a child process: on failure the process aborts, which must not take the test runner down.
   function runChild(script) {
     return new Promise((resolve) => {

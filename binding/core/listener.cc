@@ -591,11 +591,10 @@ void Listener::on_fetched(PGresult* res, const std::string& error) {
       continue;
     }
     std::string_view bytes(PQgetvalue(res, it->second, 1), static_cast<size_t>(PQgetlength(res, it->second, 1)));
-    inbound_bytes_ = inbound_bytes_ - e.bytes + bytes.size();
-    e.bytes = bytes.size();
     Value decoded;
     std::string decode_error;
-    if (!decode_msgpack(bytes, decoded, decode_error)) {
+    size_t values = 0;
+    if (!decode_msgpack(bytes, decoded, decode_error, kMaxNesting, &values)) {
       report("attachment " + id + " on " + e.channel + " is not valid msgpack: " + decode_error, codes::BAD_ATTACHMENT);
       continue;
     }
@@ -604,15 +603,23 @@ void Listener::on_fetched(PGresult* res, const std::string& error) {
       report("attachment " + id + " on " + e.channel + " is not a cluster message", codes::BAD_ATTACHMENT);
       continue;
     }
+    // What it holds until delivered counts against the inbound limit (a decoded tree is far larger
+    // than its msgpack).
+    size_t held = 0;
     Relayed relayed;
     if (relay_decoded(decoded, relayed)) {
       e.json = std::move(relayed.envelope);
       e.wire = std::move(relayed.wire);
       e.binaries = std::move(relayed.binaries);
       e.wire_utf8 = relayed.utf8;
+      held = e.json.size() + e.wire.size();
+      for (const std::string& b : e.binaries) held += b.size();
     } else {
       e.message = std::move(decoded);
+      held = values * sizeof(Value);
     }
+    inbound_bytes_ = inbound_bytes_ - e.bytes + held;
+    e.bytes = held;
     e.state = State::Ready;
   }
   fetch();

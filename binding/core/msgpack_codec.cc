@@ -214,6 +214,7 @@ class Builder : public msgpack::null_visitor {
   }
 
   bool start_array(uint32_t n) {
+    if (!take_values(n)) return false;
     Value* s = container_slot();
     if (!s) return false;
     *s = Value::array();
@@ -223,6 +224,7 @@ class Builder : public msgpack::null_visitor {
   }
   bool end_array() { stack_.pop_back(); return true; }
   bool start_map(uint32_t n) {
+    if (!take_values(n)) return false;
     Value* s = container_slot();
     if (!s) return false;
     *s = Value::map();
@@ -245,6 +247,8 @@ class Builder : public msgpack::null_visitor {
   }
   bool end_map() { stack_.pop_back(); return true; }
 
+  size_t count() const { return count_; }
+
   void parse_error(size_t /*parsed*/, size_t at) {
     if (error_.empty()) error_ = "Invalid msgpack data at offset " + std::to_string(at);
   }
@@ -260,6 +264,15 @@ class Builder : public msgpack::null_visitor {
     Value* value_slot;                          // maps: where the current value goes
     bool in_key;
   };
+
+  // Counted as the sender counts them, from the sizes the data claims: refused before it is built.
+  bool take_values(uint32_t n) {
+    if (n > kMaxMessageValues - count_) {
+      return fail("msgpack message holds more than " + std::to_string(kMaxMessageValues) + " values");
+    }
+    count_ += n;
+    return true;
+  }
 
   bool fail(std::string msg) {
     if (error_.empty()) error_ = std::move(msg);
@@ -308,6 +321,7 @@ class Builder : public msgpack::null_visitor {
   size_t max_depth_;
   bool root_done_ = false;
   std::vector<Frame> stack_;
+  size_t count_ = 0;  // array elements and map keys so far (kMaxMessageValues)
 };
 
 }  // namespace
@@ -318,13 +332,15 @@ void encode_msgpack(const Value& v, std::string& out) {
   pack_value(pk, sink, v);
 }
 
-bool decode_msgpack(std::string_view bytes, Value& out, std::string& error, size_t max_depth) {
+bool decode_msgpack(std::string_view bytes, Value& out, std::string& error, size_t max_depth, size_t* values) {
   error.clear();
   try {
     out = Value();
     Builder builder(out, error, max_depth);
     size_t off = 0;
-    if (!msgpack::parse(bytes.data(), bytes.size(), off, builder)) {
+    const bool parsed = msgpack::parse(bytes.data(), bytes.size(), off, builder);
+    if (values != nullptr) *values = builder.count();
+    if (!parsed) {
       if (error.empty()) error = "Invalid msgpack data";
       return false;
     }

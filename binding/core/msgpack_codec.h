@@ -17,9 +17,11 @@ void encode_msgpack(const Value& v, std::string& out);
 
 // Decodes exactly one object spanning all of `bytes`. Returns false with a message in `error` for
 // malformed, truncated or trailing data, nesting deeper than max_depth, a map key that is not a
-// string or number, a timestamp ext of a size other than 4/8/12, or a string longer than JavaScript
-// can hold (kMaxJsStringLength). Never throws.
+// string or number, a timestamp ext of a size other than 4/8/12, a string longer than JavaScript
+// can hold (kMaxJsStringLength), or more than kMaxMessageValues values. Never throws. With `values`,
+// tells how many (array elements and map keys) it counted.
 // Ints beyond 2^53-1 become Double; an ext of another type becomes {"type": Int, "data": Binary}.
-bool decode_msgpack(std::string_view bytes, Value& out, std::string& error, size_t max_depth = kMaxNesting);
+bool decode_msgpack(std::string_view bytes, Value& out, std::string& error, size_t max_depth = kMaxNesting,
+                    size_t* values = nullptr);
 
 }  // namespace pgadapter

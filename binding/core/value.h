@@ -15,6 +15,13 @@ namespace pgadapter {
 // the wire (the JSON and msgpack decoders), so that nothing sent is dropped by every receiver.
 inline constexpr size_t kMaxNesting = 512;
 
+// How many values (array elements and object keys, counted over the whole message) one message may
+// hold: the one limit for what we publish (the N-API face refuses more: ENCODE_FAILED) and what we
+// decode (BAD_ATTACHMENT), so that nothing sent is dropped by every receiver. A decoded value costs
+// about 120 bytes and a map entry 150, so a byte of msgpack (a nil) would otherwise cost 120 times its
+// size: this keeps a message under about 300 MB decoded, whatever a row of a few MB claims.
+inline constexpr size_t kMaxMessageValues = size_t{1} << 21;
+
 // The longest string JavaScript can hold: V8's String::kMaxLength (UTF-16 units, 64-bit builds).
 // Decoders refuse longer strings rather than build what the face could not hand over. (Binaries
 // need no such check: msgpack sizes are 32-bit and a Node.js Buffer holds up to 2^32 bytes.)

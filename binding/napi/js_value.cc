@@ -13,10 +13,8 @@ namespace napi {
 namespace {
 
 constexpr double kMaxSafe = 9007199254740991.0;  // 2^53 - 1
-// What one message may hold, checked before anything is reserved or copied: PostgreSQL stores at
-// most 1 GB in a field, and the tree costs ~120 bytes per value (new Array(2 ** 32 - 1) would ask
-// for 500 GB).
-constexpr size_t kMaxValues = size_t{1} << 24;
+// What one message may hold, checked before anything is reserved or copied: kMaxMessageValues
+// (value.h; new Array(2 ** 32 - 1) would ask for 500 GB), and PostgreSQL stores at most 1 GB in a field.
 constexpr size_t kMaxBytes = size_t{1} << 30;
 
 inline void check(napi_env env, napi_status status) {
@@ -258,7 +256,7 @@ class Converter {
   }
 
   void take_values(size_t n) {
-    if (n > values_left_) too_large(env_, "more than " + std::to_string(kMaxValues) + " values");
+    if (n > values_left_) too_large(env_, "more than " + std::to_string(kMaxMessageValues) + " values");
     values_left_ -= n;
   }
 
@@ -272,7 +270,7 @@ class Converter {
   napi_env env_;
   ToValueResult& info_;
   napi_value tojson_key_;
-  size_t values_left_ = kMaxValues;
+  size_t values_left_ = kMaxMessageValues;
   size_t bytes_left_ = kMaxBytes;
 };
 

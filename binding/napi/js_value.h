@@ -15,8 +15,9 @@ struct ToValueResult {
 // Converts a JS value the way JSON.stringify sees it (own enumerable string keys, toJSON honoured),
 // except that Dates become Timestamp and binary data becomes Binary.
 // Throws Napi::TypeError for a BigInt, or for nesting deeper than 1000 (or a cycle), an Error with
-// code ENCODE_FAILED past 2^24 values (array elements and object keys) or 1 GiB of strings and
-// binaries (checked before anything is reserved), and rethrows whatever a toJSON method throws.
+// code ENCODE_FAILED past kMaxMessageValues (2^21) values (array elements and object keys) or 1 GiB
+// of strings and binaries (checked before anything is reserved), and rethrows whatever a toJSON
+// method throws.
 Value ToValue(Napi::Env env, napi_value v, ToValueResult& info);
 
 // The inverse: Binary -> Buffer (copied), Timestamp -> Date, Map -> plain object.
