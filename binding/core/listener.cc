@@ -100,6 +100,16 @@ bool Listener::awaiting_first_listen(const std::string& channel) const {
 
 void Listener::add_setup(const std::string& table, std::vector<Query>& setup) {
   table_ = table;
+  // A SQL_ASCII database checks the text it sends a UTF8 client: one notification that is not UTF-8 (any
+  // role may NOTIFY) would fail in our backend and end this session. As SQL_ASCII, it arrives unchecked
+  // and our parser deals with it (text that is not UTF-8 becomes U+FFFD, as everywhere).
+  const char* encoding = PQparameterStatus(conn().raw(), "server_encoding");
+  if (encoding != nullptr && std::strcmp(encoding, "SQL_ASCII") == 0) {
+    Query q;
+    q.sql = "SELECT pg_catalog.set_config('client_encoding', 'SQL_ASCII', false)";
+    q.per_connection = true;  // rerun by the next connect's setup
+    setup.push_back(std::move(q));
+  }
   // Before the LISTENs: a peer that hears us is sure to see our presence.
   if (!presence_name_.empty()) setup.push_back(presence_name_query(presence_name_));
   for (Query& q : setup_queries()) setup.push_back(std::move(q));
