@@ -8,7 +8,7 @@ const util = require('util');
 const { execFile, spawn } = require('child_process');
 const debugLib = require('debug');
 const { Client } = require('pg');
-const { waitFor } = require('./helpers/cluster');
+const { waitFor, withTimeout } = require('./helpers/cluster');
 const { reportedCount } = require('./helpers/reports');
 const { openNativeClient } = require('../lib/client');
 const { resolveOptions } = require('../lib/options');
@@ -82,7 +82,8 @@ describe('publishing connection', () => {
 
   test('a message published while nothing is in flight leaves at once: emit() then process.exit() still publishes it', async () => {
     // (A SIGTERM handler doing io.emit('bye'); process.exit(0).) The child's emitter is connected and idle (its
-    // warm-up arrived) when it is told to emit and exit in the same turn.
+    // warm-up arrived, and its statement's result too: the notification can come first) when it is told to emit
+    // and exit in the same turn.
     const exitChannel = `${channel}_exit`;
     const seen = [];
     const onNote = (n) => {
@@ -99,14 +100,23 @@ describe('publishing connection', () => {
       const native = openNativeClient(paramsProvider(process.env.DATABASE_URL), resolveOptions({}),
         { listen: false, report: () => {} });
       native.publish('${exitChannel}', message('warm'));
+      const idle = setInterval(() => {
+        const { depth, inFlight } = native.stats().queue;
+        if (depth === 0 && inFlight === 0) {
+          clearInterval(idle);
+          process.send('idle');
+        }
+      }, 5);
       process.on('message', () => {
         native.publish('${exitChannel}', message('last words'));
         process.exit(0);
       });`;
     const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
     const exited = new Promise((resolve) => child.once('exit', resolve));
+    const idle = new Promise((resolve) => child.once('message', resolve));
     try {
       await waitFor(() => seen.includes('warm'), 10000, 'the warm-up message');
+      await withTimeout(idle, 10000, "the child's publishing connection to be idle");
       child.send('go');
       expect(await exited).toBe(0);
       await waitFor(() => seen.includes('last words'), 5000, () => `the last message (got ${JSON.stringify(seen)})`);
