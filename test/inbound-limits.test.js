@@ -174,54 +174,49 @@ describe('a re-announced attachment (defect 9.5)', () => {
 });
 
 describe('values JavaScript cannot hold (defect 9.6)', () => {
-  test('an attachment holding a 540 MB msgpack string → BAD_ATTACHMENT, and the next message is delivered', async () => {
+  // A broadcast whose second argument is a value built by `insert(head, tail)` between the bytes before and after it,
+  // stored as an attachment row and announced: refused with BAD_ATTACHMENT (`reason`), the next message delivered.
+  async function refused(ev, insert, reason) {
     const ctx = await startCluster(1);
     try {
       const { cluster, errors, channel } = ctx;
       const [onA] = await cluster.connectOnEach();
-      // The message with a marker where the huge string goes; the string is built in the database.
       const marker = 'MARKER-0123456789';
-      const bytes = Buffer.from(encode(broadcast(['huge', marker])));
+      const bytes = Buffer.from(encode(broadcast([ev, marker])));
       const at = bytes.indexOf(Buffer.from(marker)) - 1; // the fixstr header byte
+      const id = await insert(bytes.subarray(0, at), bytes.subarray(at + 1 + marker.length));
+      await raw.query('SELECT pg_notify($1, $2)', [channel, JSON.stringify({ uid: 'emitter', nsp: '/', type: 3, attachmentId: String(id) })]);
+      await waitFor(() => errors[0].some((e) => e.code === 'BAD_ATTACHMENT'), 60000, () => `BAD_ATTACHMENT, got: ${codesOf(errors[0])}`);
+      expect(errors[0].find((e) => e.code === 'BAD_ATTACHMENT').message).toMatch(reason);
+      await goodMessageArrivesOnce(cluster, 0, onA);
+      expect(eventsOf(onA, ev)).toEqual([]);
+      await raw.query('DELETE FROM socket_io_attachments WHERE id = $1', [id]);
+    } finally {
+      await ctx.cluster.close();
+    }
+  }
+
+  test('an attachment holding a 540 MB msgpack string → BAD_ATTACHMENT, and the next message is delivered', async () => {
+    // The string is built in the database.
+    await refused('huge', async (head, tail) => {
       const { rows } = await raw.query(
         `INSERT INTO socket_io_attachments (payload)
          VALUES ($1::bytea OPERATOR(pg_catalog.||) '\\xdb'::bytea OPERATOR(pg_catalog.||) pg_catalog.int4send(540000000)
                  OPERATOR(pg_catalog.||) pg_catalog.convert_to(pg_catalog.repeat('a', 540000000), 'UTF8')
                  OPERATOR(pg_catalog.||) $2::bytea)
          RETURNING id`,
-        [bytes.subarray(0, at), bytes.subarray(at + 1 + marker.length)],
+        [head, tail],
       );
-      await raw.query('SELECT pg_notify($1, $2)', [channel, JSON.stringify({ uid: 'emitter', nsp: '/', type: 3, attachmentId: rows[0].id })]);
-      await waitFor(() => errors[0].some((e) => e.code === 'BAD_ATTACHMENT'), 60000, () => `BAD_ATTACHMENT, got: ${codesOf(errors[0])}`);
-      expect(errors[0].find((e) => e.code === 'BAD_ATTACHMENT').message).toMatch(/too long/);
-      await goodMessageArrivesOnce(cluster, 0, onA);
-      expect(eventsOf(onA, 'huge')).toEqual([]);
-      await raw.query('DELETE FROM socket_io_attachments WHERE id = $1', [rows[0].id]);
-    } finally {
-      await ctx.cluster.close();
-    }
+      return rows[0].id;
+    }, /too long/);
   });
 
   test('an attachment of 3,000,000 nils (3 MB, over 300 MB decoded) → BAD_ATTACHMENT, and the next message is delivered', async () => {
-    const ctx = await startCluster(1);
-    try {
-      const { cluster, errors, channel } = ctx;
-      const [onA] = await cluster.connectOnEach();
-      const marker = 'MARKER-0123456789';
-      const bytes = Buffer.from(encode(broadcast(['nils', marker])));
-      const at = bytes.indexOf(Buffer.from(marker)) - 1; // the fixstr header byte
-      const head = Buffer.from([0xdd, 0, 0, 0, 0]); // array 32
-      head.writeUInt32BE(3000000, 1);
-      const id = await forgeRow(Buffer.concat([bytes.subarray(0, at), head, Buffer.alloc(3000000, 0xc0), bytes.subarray(at + 1 + marker.length)]));
-      await raw.query('SELECT pg_notify($1, $2)', [channel, JSON.stringify({ uid: 'emitter', nsp: '/', type: 3, attachmentId: String(id) })]);
-      await waitFor(() => errors[0].some((e) => e.code === 'BAD_ATTACHMENT'), 60000, () => `BAD_ATTACHMENT, got: ${codesOf(errors[0])}`);
-      expect(errors[0].find((e) => e.code === 'BAD_ATTACHMENT').message).toMatch(/more than 2097152 values/);
-      await goodMessageArrivesOnce(cluster, 0, onA);
-      expect(eventsOf(onA, 'nils')).toEqual([]);
-      await raw.query('DELETE FROM socket_io_attachments WHERE id = $1', [id]);
-    } finally {
-      await ctx.cluster.close();
-    }
+    await refused('nils', (head, tail) => {
+      const array = Buffer.from([0xdd, 0, 0, 0, 0]); // array 32
+      array.writeUInt32BE(3000000, 1);
+      return forgeRow(Buffer.concat([head, array, Buffer.alloc(3000000, 0xc0), tail]));
+    }, /more than 2097152 values/);
   });
 
   // In a child process: on failure the process aborts, which must not take the test runner down.

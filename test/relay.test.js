@@ -363,6 +363,13 @@ describe('relayed broadcasts with connection state recovery', () => {
     await pool.end();
   });
 
+  // Until `n` packets past the client's last offset are in the recovery log.
+  const loggedAfter = (client, n) => waitFor(
+    async () => (await pool.query(`SELECT count(*)::int AS n FROM ${TABLES.logTableName} WHERE id > $1`, [client._lastOffset])).rows[0].n === n,
+    5000,
+    'the log',
+  );
+
   test('live packets carry their offset, outgoing listeners see it, and a recovered client gets what it missed', async () => {
     const [A, B, C] = cluster.servers.map((s) => s.io);
     const client = await helpers.recoverableClient(cluster, 2);
@@ -394,11 +401,7 @@ describe('relayed broadcasts with connection state recovery', () => {
     await helpers.cut(cluster, client, 2, { pool, sessionTable: TABLES.sessionTableName });
     B.emit('missed', text);
     A.emit('missed', big);
-    await waitFor(
-      async () => (await pool.query(`SELECT count(*)::int AS n FROM ${TABLES.logTableName} WHERE id > $1`, [client._lastOffset])).rows[0].n === 2,
-      5000,
-      'the log',
-    );
+    await loggedAfter(client, 2);
     await helpers.reconnectTo(cluster, client, 1);
     expect(client.recovered).toBe(true);
     await waitFor(() => all.length === 5, 5000, 'the missed packets');
@@ -415,11 +418,7 @@ describe('relayed broadcasts with connection state recovery', () => {
     await helpers.cut(cluster, client, 2, { pool, sessionTable: TABLES.sessionTableName });
     A.emit('missed-bin', { b: Buffer.from([9, 8]) }, 'x'.repeat(700));
     A.emit('missed-bin', { b: Buffer.alloc(9000, 3) });
-    await waitFor(
-      async () => (await pool.query(`SELECT count(*)::int AS n FROM ${TABLES.logTableName} WHERE id > $1`, [client._lastOffset])).rows[0].n === 2,
-      5000,
-      'the log',
-    );
+    await loggedAfter(client, 2);
     await helpers.reconnectTo(cluster, client, 2);
     expect(client.recovered).toBe(true);
     await waitFor(() => all.length === 3, 5000, 'the missed packets');
