@@ -1,8 +1,8 @@
 // One bad message never fails the others of its batch. Messages queued together go to PostgreSQL as one
 // statement, and PostgreSQL rejects the whole statement when one row fails: every good message must still be
 // published, in order, exactly once, and the bad one reported once, naming its channel.
-const { Client, Pool } = require('pg');
-const { Cluster, waitFor, waitForEvents } = require('./helpers/cluster');
+const { Pool } = require('pg');
+const { Cluster, listenRaw, waitFor, waitForEvents } = require('./helpers/cluster');
 const { openNativeClient } = require('../lib/client');
 const { resolveOptions } = require('../lib/options');
 const { paramsProvider } = require('../lib/connection');
@@ -17,12 +17,7 @@ describe('a run of small messages with bad channels (native client)', () => {
   const errors = [];
 
   beforeAll(async () => {
-    listener = new Client({ connectionString: process.env.DATABASE_URL });
-    await listener.connect();
-    listener.on('notification', (n) => {
-      if (n.channel === channel) got.push(JSON.parse(n.payload).data);
-    });
-    await listener.query(`LISTEN "${channel}"`);
+    listener = await listenRaw(channel, got, (payload) => JSON.parse(payload).data);
     native = openNativeClient(paramsProvider(process.env.DATABASE_URL), resolveOptions({}), {
       listen: false,
       report: (err) => errors.push(err),

@@ -7,7 +7,7 @@ const http = require('http');
 const { Client } = require('pg');
 const { Server } = require('socket.io');
 const { createAdapter, Emitter } = require('../lib');
-const { Cluster, waitFor, withTimeout } = require('./helpers/cluster');
+const { Cluster, listenRaw, waitFor, withTimeout } = require('./helpers/cluster');
 const { describeErrors, count, addServerOn } = require('./helpers/faults');
 
 jest.setTimeout(30000);
@@ -25,13 +25,10 @@ function settled(promise, what, timeoutMs = 10000) {
   );
 }
 
-// A plain pg client LISTENing on `channel`: resolves once `predicate(payloads)` holds.
+// A plain pg client LISTENing on `channel`: its payloads, and end().
 async function watchChannel(channel) {
-  const client = new Client({ connectionString: url() });
-  await client.connect();
   const payloads = [];
-  client.on('notification', (n) => payloads.push(n.payload));
-  await client.query(`LISTEN "${channel}"`);
+  const client = await listenRaw(channel, payloads);
   return { payloads, end: () => client.end() };
 }
 

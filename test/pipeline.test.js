@@ -7,8 +7,7 @@ const path = require('path');
 const util = require('util');
 const { execFile, spawn } = require('child_process');
 const debugLib = require('debug');
-const { Client } = require('pg');
-const { waitFor, withTimeout } = require('./helpers/cluster');
+const { listenRaw, waitFor, withTimeout } = require('./helpers/cluster');
 const { reportedCount } = require('./helpers/reports');
 const { openNativeClient } = require('../lib/client');
 const { resolveOptions } = require('../lib/options');
@@ -45,12 +44,7 @@ describe('publishing connection', () => {
   };
 
   beforeAll(async () => {
-    listener = new Client({ connectionString: process.env.DATABASE_URL });
-    await listener.connect();
-    listener.on('notification', (n) => {
-      if (n.channel === channel) got.push(JSON.parse(n.payload).data);
-    });
-    await listener.query(`LISTEN "${channel}"`);
+    listener = await listenRaw(channel, got, (payload) => JSON.parse(payload).data);
   });
   afterAll(async () => {
     for (const native of opened) await native.close(1000);

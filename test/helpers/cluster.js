@@ -11,7 +11,7 @@
 // (an array of [event, ...args]).
 
 const http = require('http');
-const { Pool } = require('pg');
+const { Client, Pool } = require('pg');
 const { Server } = require('socket.io');
 const { io: ioClient } = require('socket.io-client');
 
@@ -249,8 +249,21 @@ function useCluster(options) {
   return ctx;
 }
 
+// A plain pg client (another session) LISTENing on `channel`: pushes map(payload) of each notification on it to
+// `into`. Resolves to the connected client (end() it).
+async function listenRaw(channel, into, map = (payload) => payload) {
+  const client = new Client({ connectionString: process.env.DATABASE_URL });
+  await client.connect();
+  client.on('notification', (n) => {
+    if (n.channel === channel) into.push(map(n.payload));
+  });
+  await client.query(`LISTEN "${channel}"`);
+  return client;
+}
+
 module.exports = {
   ADAPTER,
+  listenRaw,
   createAdapter,
   Cluster,
   useCluster,
