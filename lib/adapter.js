@@ -52,6 +52,7 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
     this.channel = problem === null ? channelName(opts.channelPrefix, nsp.name) : null; // null: refused
     this.client = client;
     this.ackCleanupTimers = new Set();
+    this.heartbeatQueued = false; // a HEARTBEAT of ours is queued or in flight (see publish)
     this.pendingFetches = new Set(); // reject functions of fetchSockets() calls waiting for other servers
     const recovery = nsp.server && nsp.server.opts && nsp.server.opts.connectionStateRecovery;
     this.recoveryDuration = recovery ? recovery.maxDisconnectionDuration : 0;
@@ -89,6 +90,20 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
       if (this.client.presence && this.client.presence.quiet()) this.heartbeatTimer.refresh();
       else this.publish({ type: MessageType.HEARTBEAT });
     }, this._opts.heartbeatInterval);
+  }
+
+  // One HEARTBEAT not yet committed answers every INITIAL_HEARTBEAT heard meanwhile: it commits after
+  // them, so their senders (LISTENing by then) receive it. Any role may NOTIFY 100,000 of them in one
+  // statement; an answer each would fill the publish queue and drop real broadcasts (PUBLISH_DROPPED).
+  publish(message) {
+    if (message.type !== MessageType.HEARTBEAT) return super.publish(message);
+    this.scheduleHeartbeat();
+    if (this.heartbeatQueued) return;
+    this.heartbeatQueued = true;
+    const sent = () => {
+      this.heartbeatQueued = false;
+    };
+    this.publishAndReturnOffset(message).then(sent, sent); // a failure is reported by the core
   }
 
   // Called for every incoming connection, before the namespace's own middlewares: a connection

@@ -173,6 +173,45 @@ describe('a re-announced attachment (defect 9.5)', () => {
   });
 });
 
+describe('forged requests that every server answers', () => {
+  test('100000 forged INITIAL_HEARTBEATs in one statement do not fill the publish queue: broadcasts keep flowing', async () => {
+    const { cluster, errors, channel } = await startCluster(2);
+    try {
+      const [onA, onB] = await cluster.connectOnEach();
+      const N = 100000;
+      await raw.query(
+        `SELECT pg_notify($1, '{"type":1,"uid":"forged' || g::text || '","nsp":"/"}') FROM generate_series(1, $2::int) g`,
+        [channel, N],
+      );
+      // Broadcasts published while the servers take the flood in.
+      const ids = [];
+      for (let i = 0; i < 20; i++) {
+        for (const s of cluster.servers) {
+          const id = `during-${s.index}-${i}`;
+          ids.push([s.index, id]);
+          s.io.emit('during', id);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      await waitFor(
+        () => cluster.servers.every((s) => s.io.of('/').adapter.stats().received.messages >= N),
+        60000,
+        'every server to take the whole flood in',
+      );
+      for (const [from, id] of ids) {
+        const to = from === 0 ? onB : onA;
+        await waitFor(() => eventsOf(to, 'during').some(([x]) => x === id), 20000, `broadcast ${id} to reach the other server`);
+      }
+      await goodMessageArrivesOnce(cluster, 0, onB);
+      await goodMessageArrivesOnce(cluster, 1, onA);
+      for (const errs of errors) expect(reportedCount(errs, 'PUBLISH_DROPPED')).toBe(0);
+      for (const s of cluster.servers) expect(s.io.of('/').adapter.stats().dropped.queueFull).toBe(0);
+    } finally {
+      await cluster.close();
+    }
+  });
+});
+
 describe('values JavaScript cannot hold (defect 9.6)', () => {
   // A broadcast whose second argument is a value built by `insert(head, tail)` between the bytes before and after it,
   // stored as an attachment row and announced: refused with BAD_ATTACHMENT (`reason`), the next message delivered.
