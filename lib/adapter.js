@@ -5,7 +5,7 @@ const { SharedClient } = require("./client");
 const { codes, toError } = require("./errors");
 const { channelName, namespaceProblem } = require("./channel");
 const { Readiness } = require("./readiness");
-const { resolveOptions } = require("./options");
+const { resolveOptions, MAX_UID_LENGTH } = require("./options");
 const { paramsProvider, connectTimeoutOf } = require("./connection");
 const { DeliveredLog, isRestorable } = require("./recovery");
 const { healthOf } = require("./health");
@@ -20,6 +20,10 @@ function isRecoverable(message) {
   const { packet, opts } = message.data;
   return packet.type === EVENT && packet.id === undefined && !(opts.flags && opts.flags.volatile);
 }
+
+// Any role may NOTIFY heartbeats under made-up uids, each remembered for heartbeatTimeout: a uid longer
+// than ours may be (MAX_UID_LENGTH) is refused, and at most MAX_PEERS servers are remembered.
+const MAX_PEERS = 10000;
 
 const GATE = Symbol("postgres-adapter gate");
 
@@ -126,10 +130,22 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
   }
 
   onMessage(message, offset) {
-    if (message && this.client.presence) this.client.presence.heard(message.uid); // quiet idle
+    const uid = message && message.uid;
+    if (typeof uid === "string" && uid.length > MAX_UID_LENGTH) {
+      this.client.report(toError(`ignored a message on ${this.channel} with a uid of ${uid.length} characters (at most ${MAX_UID_LENGTH})`, codes.BAD_NOTIFICATION));
+      return undefined;
+    }
+    if (message && this.client.presence) this.client.presence.heard(uid); // quiet idle
     const known = this.nodesMap.size;
     const result = super.onMessage(message, offset);
-    if (this.nodesMap.size > known) this.readiness.peerSeen();
+    if (this.nodesMap.size > known) {
+      if (this.nodesMap.size > MAX_PEERS) {
+        this.nodesMap.delete(uid); // its message was handled; the server is not counted
+        this.client.report(toError(`not counting server ${uid} on ${this.channel}: ${MAX_PEERS} servers are known already`, codes.BAD_NOTIFICATION));
+      } else {
+        this.readiness.peerSeen();
+      }
+    }
     return result;
   }
 
