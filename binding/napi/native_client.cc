@@ -70,6 +70,7 @@ void NativeClient::Init(Napi::Env env, Napi::Object exports) {
                                         InstanceMethod<&NativeClient::Guarded<&NativeClient::Listen, codes::LISTEN_FAILED>>("listen"),
                                         InstanceMethod<&NativeClient::Guarded<&NativeClient::Unlisten, codes::LISTEN_FAILED>>("unlisten"),
                                         InstanceMethod<&NativeClient::Guarded<&NativeClient::Publish, codes::ENCODE_FAILED>>("publish"),
+                                        InstanceMethod<&NativeClient::Guarded<&NativeClient::PublishJson, codes::ENCODE_FAILED>>("publishJson"),
                                         InstanceMethod<&NativeClient::Guarded<&NativeClient::Close, codes::NATIVE_FAILED>>("close"),
                                         InstanceMethod<&NativeClient::Guarded<&NativeClient::EnableRecovery, codes::RECOVERY_FAILED>>("enableRecovery"),
                                         InstanceMethod<&NativeClient::Guarded<&NativeClient::PublishLogged, codes::ENCODE_FAILED>>("publishLogged"),
@@ -183,6 +184,28 @@ Napi::Value NativeClient::Publish(const Napi::CallbackInfo& info) {
   ToValueResult conversion;
   const pgadapter::Value message = ToValue(env, info[1], conversion);
   const std::string error = client_->publish(channel, message, conversion.has_binary);
+  if (error.empty()) return env.Undefined();
+  return Napi::String::New(env, error);
+}
+
+// publishJson(channel, json): a message already written as JSON, without binary (lib/plain-json.js).
+// undefined: queued; a string: why it was dropped; false: too large for a notification (nothing
+// queued: publish the message itself).
+Napi::Value NativeClient::PublishJson(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::string channel = info[0].As<Napi::String>().Utf8Value();
+  // One pass over the text: its UTF-16 length (known to V8) bounds its UTF-8 length, where Utf8Value()
+  // would measure it first.
+  napi_value text = info[1];
+  size_t units = 0;
+  NAPI_THROW_IF_FAILED(env, napi_get_value_string_utf16(env, text, nullptr, 0, &units), Napi::Value());
+  std::string json(units * 3 + 1, '\0');
+  size_t bytes = 0;
+  NAPI_THROW_IF_FAILED(env, napi_get_value_string_utf8(env, text, json.data(), json.size(), &bytes), Napi::Value());
+  json.resize(bytes);
+  bool fits = true;
+  const std::string error = client_->publish_json(channel, std::move(json), fits);
+  if (!fits) return Napi::Boolean::New(env, false);
   if (error.empty()) return env.Undefined();
   return Napi::String::New(env, error);
 }
