@@ -4,6 +4,7 @@
 #include "core/json_codec.h"
 #include "core/msgpack_codec.h"
 #include "core/notification_format.h"
+#include "core/room_text.h"
 #include "core/sql.h"
 
 namespace pgadapter {
@@ -245,8 +246,10 @@ Query Recovery::baseline(PGconn* conn, std::function<void(bool ok, int64_t max_i
 
 Query Recovery::persist(PGconn* conn, const std::string& pid, const std::string& sid, const std::string& nsp,
                         const std::vector<std::string>& rooms, const Value& data, uint32_t ttl_ms) const {
+  std::vector<std::string> stored;
+  for (const auto& r : rooms) stored.push_back(stored_room(r));
   std::vector<const std::string*> room_ptrs;
-  for (const auto& r : rooms) room_ptrs.push_back(&r);
+  for (const auto& r : stored) room_ptrs.push_back(&r);
   Query q;
   q.sql = "INSERT INTO " + quoted(conn, session_table_) +
           " (pid, sid, nsp, rooms, data, expires_at) VALUES ($1::pg_catalog.text, $2::pg_catalog.text,"
@@ -299,6 +302,10 @@ Query Recovery::restore(PGconn* conn, const std::string& pid, const std::string&
     if (!parse_json(text_of(res, 0, 3), session.rooms, err) ||
         (!PQgetisnull(res, 0, 4) && !decode_msgpack(text_of(res, 0, 4), session.data, err))) {
       return done(false, {}, "corrupt session row: " + err);
+    }
+    if (session.rooms.kind != Value::Kind::Array) return done(false, {}, "corrupt session row");
+    for (Value& room : session.rooms.items) {
+      if (room.kind == Value::Kind::String) room.str = restored_room(room.str);
     }
     for (int i = 1; i < rows; ++i) {
       int64_t id = 0;
