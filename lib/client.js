@@ -6,6 +6,7 @@ const { codes, toError, redact } = require("./errors");
 const { OutageTracker, RESTORED } = require("./health");
 const { Presence } = require("./presence");
 const { relayPacket, parseWire, receivedData, EnvelopeParser } = require("./relay");
+const { plainJson } = require("./plain-json");
 const debug = require("debug")("socket.io-postgres-native");
 
 // Inline notifications arrive as JSON text already validated by the native core; attachments as objects.
@@ -91,7 +92,9 @@ function safeReport(handler, err) {
 function publishOn(native, channel, message, report) {
   let dropped;
   try {
-    dropped = native.publish(channel, message);
+    const json = plainJson(message);
+    dropped = json === undefined ? false : native.publishJson(channel, json);
+    if (dropped === false) dropped = native.publish(channel, message);
   } catch (err) {
     report(toError(err, codes.ENCODE_FAILED));
     return Promise.reject(err);

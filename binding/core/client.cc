@@ -227,6 +227,31 @@ std::string Client::publish(const std::string& channel, const Value& message, bo
 
 std::string Client::enqueue(const std::string& channel, const Value& message, bool has_binary,
                             std::unique_ptr<LogRecord> log) {
+  std::string refused = refusal(channel);
+  if (!refused.empty()) return refused;
+  OutMessage out;
+  out.channel = channel;
+  try {
+    encode_message(message, has_binary, options_.payload_threshold, out, /*logged=*/log != nullptr);
+  } catch (const std::exception& e) {  // e.g. a string of 4 GiB or more: msgpack cannot hold it
+    return std::string("cannot encode the message: ") + e.what();
+  }
+  out.log = std::move(log);
+  return queue(std::move(out));
+}
+
+std::string Client::publish_json(const std::string& channel, std::string json, bool& fits) {
+  fits = fits_notification(json.size(), options_.payload_threshold, /*logged=*/false);
+  if (!fits) return "";
+  std::string refused = refusal(channel);
+  if (!refused.empty()) return refused;
+  OutMessage out;
+  out.channel = channel;
+  out.payload = std::move(json);
+  return queue(std::move(out));
+}
+
+std::string Client::refusal(const std::string& channel) {
   if (closing_ || closed_) {
     ++stats_.dropped_closed;
     return "the adapter is closed";
@@ -239,14 +264,10 @@ std::string Client::enqueue(const std::string& channel, const Value& message, bo
     return "channel name \"" + channel + "\" is " + std::to_string(channel.size()) +
            " bytes; PostgreSQL allows at most 63";
   }
-  OutMessage out;
-  out.channel = channel;
-  try {
-    encode_message(message, has_binary, options_.payload_threshold, out, /*logged=*/log != nullptr);
-  } catch (const std::exception& e) {  // e.g. a string of 4 GiB or more: msgpack cannot hold it
-    return std::string("cannot encode the message: ") + e.what();
-  }
-  out.log = std::move(log);
+  return "";
+}
+
+std::string Client::queue(OutMessage out) {
   out.queued_at_ns = uv_hrtime();
   if (!publisher_->push(std::move(out))) {
     ++stats_.dropped_queue_full;

@@ -62,6 +62,10 @@ class Client {
   void unlisten(const std::string& channel);
   // Encodes and queues a message. Returns an empty string, or why it was dropped.
   std::string publish(const std::string& channel, const Value& message, bool has_binary);
+  // Queues a message the caller already wrote as JSON without binary (JSON.stringify is the pure-JS
+  // adapter's own encoding). fits=false, and nothing queued, when it does not go in a notification:
+  // the caller then publishes the message itself (an attachment).
+  std::string publish_json(const std::string& channel, std::string json, bool& fits);
   // Sends what is queued and lets the statements run for callers finish (up to flush_timeout_ms), then
   // closes every connection, settles every pending callback, and calls done (every caller's, once).
   void close(uint32_t flush_timeout_ms, std::function<void()> done);
@@ -121,6 +125,10 @@ class Client {
   void flush_sessions();
   void on_recovery_tick();
   std::string enqueue(const std::string& channel, const Value& message, bool has_binary, std::unique_ptr<LogRecord> log);
+  // Why a message for `channel` cannot be published now (closing, a bad channel name), or "".
+  std::string refusal(const std::string& channel);
+  // Hands an encoded message to the publisher; "" or why it was dropped (queue full).
+  std::string queue(OutMessage out);
   void on_cleanup_tick();
   void on_report_tick();
   void report_summaries(bool all);

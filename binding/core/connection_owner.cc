@@ -1,5 +1,7 @@
 #include "core/connection_owner.h"
 
+#include <libpq-fe.h>
+
 #include "core/error_codes.h"
 #include "core/stats.h"
 
@@ -38,6 +40,13 @@ void ConnectionOwner::on_ready() {
     timeout.sql = "SELECT pg_catalog.set_config('statement_timeout', $1, false)";
     timeout.params = {std::to_string(host_.statement_timeout_ms)};
     setup.push_back(std::move(timeout));
+  }
+  if (PQserverVersion(conn_.raw()) >= 140000) {
+    // Our sessions idle by design (a LISTEN session waits): an idle_session_timeout set on the role or the
+    // database would cut them again and again, and each cut loses the notifications sent meanwhile.
+    Query keep;
+    keep.sql = "SELECT pg_catalog.set_config('idle_session_timeout', '0', false)";
+    setup.push_back(std::move(keep));
   }
   add_setup(table, setup);
   if (outage_reported_) {

@@ -36,13 +36,16 @@ namespace {
 constexpr size_t kOffsetRoom = 40;
 }  // namespace
 
+bool fits_notification(size_t json_bytes, size_t threshold, bool logged) {
+  return json_bytes < threshold && json_bytes + (logged ? kOffsetRoom : 0) <= kMaxNotifyPayload;
+}
+
 void encode_message(const Value& message, bool has_binary, size_t threshold, OutMessage& out, bool logged) {
   out.payload.clear();
   out.offset_suffix = 0;
   if (!has_binary) {
     write_json(message, out.payload);
-    const size_t room = logged ? kOffsetRoom : 0;
-    if (out.payload.size() < threshold && out.payload.size() + room <= kMaxNotifyPayload) {
+    if (fits_notification(out.payload.size(), threshold, logged)) {
       out.attachment = false;
       if (logged && out.payload.size() >= 2 && out.payload.back() == '}') {
         out.payload.pop_back();

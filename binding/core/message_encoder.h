@@ -43,6 +43,9 @@ struct OutMessage {
 // Turns a logged message back into a plain one (its `log` is handed back, or dropped if `log_out` is null).
 void make_plain(OutMessage& m, std::unique_ptr<LogRecord>* log_out = nullptr);
 
+// Whether a message's JSON of `json_bytes` goes in the notification itself (else: the attachment table).
+bool fits_notification(size_t json_bytes, size_t threshold, bool logged);
+
 // Messages with binary content, or whose JSON is >= threshold bytes (or would not fit in a
 // notification), go to the attachment table.
 // With `logged`, room is kept for the offset the notification will carry.

@@ -77,6 +77,7 @@ void NativeClient::Init(Napi::Env env, Napi::Object exports) {
                                         InstanceMethod<&NativeClient::Guarded<&NativeClient::Listen, codes::LISTEN_FAILED>>("listen"),
                                         InstanceMethod<&NativeClient::Guarded<&NativeClient::Unlisten, codes::LISTEN_FAILED>>("unlisten"),
                                         InstanceMethod<&NativeClient::Guarded<&NativeClient::Publish, codes::ENCODE_FAILED>>("publish"),
+                                        InstanceMethod<&NativeClient::Guarded<&NativeClient::PublishJson, codes::ENCODE_FAILED>>("publishJson"),
                                         InstanceMethod<&NativeClient::Guarded<&NativeClient::Close, codes::NATIVE_FAILED>>("close"),
                                         InstanceMethod<&NativeClient::Guarded<&NativeClient::EnableRecovery, codes::RECOVERY_FAILED>>("enableRecovery"),
                                         InstanceMethod<&NativeClient::Guarded<&NativeClient::PublishLogged, codes::ENCODE_FAILED>>("publishLogged"),
@@ -190,6 +191,19 @@ Napi::Value NativeClient::Publish(const Napi::CallbackInfo& info) {
   ToValueResult conversion;
   const pgadapter::Value message = ToValue(env, info[1], conversion);
   const std::string error = client_->publish(channel, message, conversion.has_binary);
+  if (error.empty()) return env.Undefined();
+  return Napi::String::New(env, error);
+}
+
+// publishJson(channel, json): a message already written as JSON, without binary (lib/plain-json.js).
+// undefined: queued; a string: why it was dropped; false: too large for a notification (nothing
+// queued: publish the message itself).
+Napi::Value NativeClient::PublishJson(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::string channel = info[0].As<Napi::String>().Utf8Value();
+  bool fits = true;
+  const std::string error = client_->publish_json(channel, info[1].As<Napi::String>().Utf8Value(), fits);
+  if (!fits) return Napi::Boolean::New(env, false);
   if (error.empty()) return env.Undefined();
   return Napi::String::New(env, error);
 }

@@ -28,6 +28,7 @@ class NativeClient : public Napi::ObjectWrap<NativeClient>, public ClientSink {
   Napi::Value Listen(const Napi::CallbackInfo& info);
   Napi::Value Unlisten(const Napi::CallbackInfo& info);
   Napi::Value Publish(const Napi::CallbackInfo& info);
+  Napi::Value PublishJson(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value EnableRecovery(const Napi::CallbackInfo& info);
   Napi::Value PublishLogged(const Napi::CallbackInfo& info);

@@ -1,0 +1,47 @@
+"use strict";
+// A cluster message's JSON, written by JSON.stringify as the pure-JS adapter writes it, when the message is
+// plain data: the native core then queues that text as it is. Walking the object through N-API instead cost
+// more than everything else a small publish does. Whatever is not plain data (binary, a toJSON of its own, a
+// BigInt, deep or large messages, a getter that throws) gets undefined and takes the native encoder, which
+// handles, refuses and reports every case.
+const { isAnyArrayBuffer } = require("util").types;
+
+const dateToJSON = Date.prototype.toJSON;
+// Cost bounds, not wire limits: a notification holds less than 8000 bytes, so a message with more characters
+// or values than that goes to the attachment table anyway, and the encoder's nesting limit is far above 32.
+const MAX_CHARS = 8000;
+const MAX_DEPTH = 32;
+
+function plainJson(message) {
+  const budget = { left: MAX_CHARS };
+  try {
+    if (!isPlain(message, 0, budget)) return undefined;
+    const json = JSON.stringify(message);
+    return typeof json === "string" && json.length < MAX_CHARS ? json : undefined;
+  } catch (_) {
+    return undefined;
+  }
+}
+
+// budget.left: characters (strings, keys) and values still allowed.
+function isPlain(v, depth, budget) {
+  if (typeof v === "string") return (budget.left -= v.length) > 0;
+  if (typeof v !== "object" || v === null) return typeof v !== "bigint";
+  if (depth >= MAX_DEPTH) return false;
+  if (Array.isArray(v)) {
+    if ((budget.left -= v.length) <= 0) return false;
+    for (let i = 0; i < v.length; i++) if (!isPlain(v[i], depth + 1, budget)) return false;
+    return true;
+  }
+  if (ArrayBuffer.isView(v) || isAnyArrayBuffer(v)) return false;
+  // JSON.stringify would call it: only Date's own (the encoder turns dates into the same text).
+  if (typeof v.toJSON === "function") return v.toJSON === dateToJSON && v instanceof Date;
+  const keys = Object.keys(v);
+  if ((budget.left -= keys.length) <= 0) return false;
+  for (let i = 0; i < keys.length; i++) {
+    if ((budget.left -= keys[i].length) <= 0 || !isPlain(v[keys[i]], depth + 1, budget)) return false;
+  }
+  return true;
+}
+
+module.exports = { plainJson };

@@ -1,0 +1,98 @@
+'use strict';
+// What a broadcast puts in its notification is what the pure-JS adapter puts there: JSON.stringify of the
+// cluster message (lib/plain-json.js hands that text to the core for plain data; anything else takes the native
+// encoder). Checked byte for byte on the wire, and by what remote clients receive next to local ones.
+
+const { Client } = require('pg');
+const { useCluster, listenRaw, waitFor, waitForEvents } = require('./helpers/cluster');
+
+const TABLE = 'socket_io_attachments_publish_json';
+const THRESHOLD = 1000; // under the default (8000): the fast path must honour the option
+
+let db;
+beforeAll(async () => {
+  db = new Client({ connectionString: process.env.DATABASE_URL });
+  await db.connect();
+  await db.query(`CREATE TABLE IF NOT EXISTS ${TABLE} (id bigserial UNIQUE, created_at timestamptz DEFAULT NOW(), payload bytea)`);
+});
+afterAll(async () => {
+  await db.end();
+});
+
+const ctx = useCluster({ channelPrefix: 'pjson', size: 2, adapterOpts: { tableName: TABLE, payloadThreshold: THRESHOLD } });
+
+const attachmentRows = async () => Number((await db.query(`SELECT count(*) AS n FROM ${TABLE}`)).rows[0].n);
+
+// The first notification on the main namespace's channel that contains `marker`, as text, sent while `fn` runs.
+async function notificationDuring(fn, marker) {
+  const got = [];
+  const raw = await listenRaw(`${ctx.cluster.adapterOpts.channelPrefix}#/`, got);
+  try {
+    await fn();
+    await waitFor(() => got.some((p) => p.includes(marker)), 10000, `a notification containing ${marker}`);
+    return got.find((p) => p.includes(marker));
+  } finally {
+    await raw.end();
+  }
+}
+
+describe('the JSON of a published message', () => {
+  test('is JSON.stringify of the cluster message, byte for byte, for awkward plain values', async () => {
+    const { cluster } = ctx;
+    const args = [
+      'quote " backslash \\ controls \u0000\u0007\b\f\n\r\t\u001f line sep \u2028 para sep \u2029',
+      'lone \ud800 surrogates \udfff and a pair 😀',
+      [-0, 0.1, 1e21, 1e-7, 2 ** 53, -(2 ** 53) - 2, NaN, Infinity, -Infinity],
+      { u: undefined, f() {}, s: Symbol('s'), list: [undefined, () => 1, Symbol('t')], n: null, t: true },
+      { 2: 'b', 1: 'a', z: 'z', 10: 'c' },
+      { when: new Date('2024-02-29T12:34:56.789Z'), never: new Date(NaN) },
+      [[[[['deep']]]]],
+    ];
+    const payload = await notificationDuring(async () => cluster.servers[0].io.emit('awkward', ...args), '"awkward"');
+    // The envelope as sent (its key order included), with the arguments as the application passed them.
+    const sent = JSON.parse(payload);
+    expect(sent.data.packet.data[0]).toBe('awkward');
+    sent.data.packet.data = ['awkward', ...args];
+    expect(payload).toBe(JSON.stringify(sent));
+  });
+
+  test('a boxed string, number or boolean reaches remote clients as the local client gets it', async () => {
+    const { cluster } = ctx;
+    const local = await cluster.connect(0);
+    const remote = await cluster.connect(1);
+    const args = [new String('ab'), { n: new Number(1.5), b: new Boolean(false) }];
+
+    cluster.servers[0].io.emit('boxed', ...args);
+
+    const [fromLocal] = await waitForEvents(local, 'boxed');
+    expect(fromLocal).toEqual(['ab', { n: 1.5, b: false }]);
+    expect(await waitForEvents(remote, 'boxed')).toEqual([fromLocal]);
+  });
+
+  test('typed arrays, a DataView and an ArrayBuffer reach remote clients as binary, as they reach local ones', async () => {
+    const { cluster } = ctx;
+    const local = await cluster.connect(0);
+    const remote = await cluster.connect(1);
+    const lengths = (args) => args.map((a) => (ArrayBuffer.isView(a) || a instanceof ArrayBuffer ? a.byteLength : `not binary: ${JSON.stringify(a)}`));
+
+    cluster.servers[0].io.emit('typed', new Float32Array([1.5]), new DataView(new ArrayBuffer(2)), new ArrayBuffer(3));
+
+    const [fromLocal] = await waitForEvents(local, 'typed');
+    expect(lengths(fromLocal)).toEqual([4, 2, 3]);
+    const [fromRemote] = await waitForEvents(remote, 'typed');
+    expect(lengths(fromRemote)).toEqual([4, 2, 3]);
+  });
+
+  test('the adapter option payloadThreshold decides which messages go through the attachments table', async () => {
+    const { cluster } = ctx;
+    const remote = await cluster.connect(1);
+    const rowsBefore = await attachmentRows();
+
+    cluster.servers[0].io.emit('size', 'x'.repeat(50));
+    cluster.servers[0].io.emit('size', 'y'.repeat(THRESHOLD));
+
+    const got = await waitForEvents(remote, 'size', 2, 10000);
+    expect(got).toEqual([['x'.repeat(50)], ['y'.repeat(THRESHOLD)]]);
+    expect((await attachmentRows()) - rowsBefore).toBe(1);
+  });
+});

@@ -1,0 +1,67 @@
+'use strict';
+// Settings a DBA puts on the adapter's role (ALTER ROLE ... SET) must not cut the cluster apart: the adapter's
+// sessions are long-lived and mostly idle by design (a LISTEN session waits for notifications).
+
+const { Client } = require('pg');
+const { Cluster, waitFor } = require('./helpers/cluster');
+const { describeErrors } = require('./helpers/faults');
+
+jest.setTimeout(30000);
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+let admin;
+let cluster;
+const roles = [];
+
+beforeAll(async () => {
+  admin = new Client({ connectionString: process.env.DATABASE_URL });
+  await admin.connect();
+});
+afterEach(async () => {
+  if (cluster) await cluster.close();
+  cluster = null;
+  for (const role of roles.splice(0)) await admin.query(`DROP ROLE IF EXISTS ${role}`);
+});
+afterAll(async () => {
+  if (admin) await admin.end();
+});
+
+// A fresh LOGIN role (no grants: it can still NOTIFY and LISTEN) with `settings` set on it.
+async function roleWith(name, settings) {
+  const role = `${name}_${process.pid}`;
+  roles.push(role);
+  await admin.query(`DROP ROLE IF EXISTS ${role}`);
+  await admin.query(`CREATE ROLE ${role} LOGIN`);
+  for (const [key, value] of Object.entries(settings)) await admin.query(`ALTER ROLE ${role} SET ${key} = '${value}'`);
+  const url = new URL(process.env.DATABASE_URL);
+  url.username = role;
+  return url.toString();
+}
+
+// Every server emits one marker; resolves once every client has got all of them.
+async function broadcastsFlow(c, tag) {
+  for (const s of c.servers) s.io.emit('probe', `${tag}/${s.index}`);
+  await waitFor(
+    () => c.clients.every((cl) => c.servers.every((s) => cl.received.some((e) => e[0] === 'probe' && e[1] === `${tag}/${s.index}`))),
+    5000,
+    `the probes ${tag} of every server to reach every client`,
+  );
+}
+
+test('idle_session_timeout on the role: the idle adapter sessions are not cut, and broadcasts flow', async () => {
+  const url = await roleWith('idle_session', { idle_session_timeout: '300ms' });
+  const errors = [];
+  cluster = new Cluster({
+    channelPrefix: 'rolesettings', size: 2,
+    adapterOpts: { heartbeatInterval: 1000, heartbeatTimeout: 10000, errorHandler: (err) => errors.push(err) },
+    poolConfig: { connectionString: url },
+  });
+  await cluster.start();
+  await cluster.connectOnEach();
+  await broadcastsFlow(cluster, 'start');
+  await sleep(2500); // the cluster idles for several times the role's idle_session_timeout
+  await broadcastsFlow(cluster, 'after-idle');
+  const lost = errors.filter((e) => e.code === 'CONNECTION_LOST');
+  expect({ lost: lost.length, reports: describeErrors(lost) }).toEqual({ lost: 0, reports: '(none)' });
+});
