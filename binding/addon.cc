@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include "core/error_codes.h"
+#include "core/value.h"
 #include "napi/codec_exports.h"
 #include "napi/coded_error.h"
 #include "napi/native_client.h"
@@ -24,6 +25,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   pgadapter::napi::InitCodecExports(env, exports);
   pgadapter::napi::InitTableNameExport(env, exports);
   exports.Set("errorCodes", ErrorCodes(env));
+  // Arrays and objects a message may nest (lib/plain-json.js leaves deeper ones to the encoder, which refuses them).
+  exports.Set("maxNesting", Napi::Number::New(env, static_cast<double>(pgadapter::kMaxNesting)));
   exports.Set("setErrorClass", Napi::Function::New(env, pgadapter::napi::SetErrorClass, "setErrorClass"));
   return exports;
 }

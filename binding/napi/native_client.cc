@@ -201,8 +201,17 @@ Napi::Value NativeClient::Publish(const Napi::CallbackInfo& info) {
 Napi::Value NativeClient::PublishJson(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const std::string channel = info[0].As<Napi::String>().Utf8Value();
+  // One pass over the text: its UTF-16 length (known to V8) bounds its UTF-8 length, where Utf8Value()
+  // would measure it first.
+  napi_value text = info[1];
+  size_t units = 0;
+  NAPI_THROW_IF_FAILED(env, napi_get_value_string_utf16(env, text, nullptr, 0, &units), Napi::Value());
+  std::string json(units * 3 + 1, '\0');
+  size_t bytes = 0;
+  NAPI_THROW_IF_FAILED(env, napi_get_value_string_utf8(env, text, json.data(), json.size(), &bytes), Napi::Value());
+  json.resize(bytes);
   bool fits = true;
-  const std::string error = client_->publish_json(channel, info[1].As<Napi::String>().Utf8Value(), fits);
+  const std::string error = client_->publish_json(channel, std::move(json), fits);
   if (!fits) return Napi::Boolean::New(env, false);
   if (error.empty()) return env.Undefined();
   return Napi::String::New(env, error);
