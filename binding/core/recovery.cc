@@ -269,7 +269,7 @@ Query Recovery::persist(PGconn* conn, const std::string& pid, const std::string&
 }
 
 Query Recovery::restore(PGconn* conn, const std::string& pid, const std::string& nsp, const std::string& offset,
-                        std::function<void(bool, RestoredSession, const std::string&)> done) const {
+                        uint32_t max_packets, std::function<void(bool, RestoredSession, const std::string&)> done) const {
   const std::string sessions = quoted(conn, session_table_), log = quoted(conn, log_table_);
   Query q;
   // The session is taken (deleted) whatever happens: a session restores at most once.
@@ -281,18 +281,27 @@ Query Recovery::restore(PGconn* conn, const std::string& pid, const std::string&
           " SELECT 0 AS k, (SELECT coalesce(pg_catalog.max(id), 0) FROM " + log + ") AS id, ok.sid AS uid,"
           " pg_catalog.array_to_json(ok.rooms)::pg_catalog.text AS rooms, ok.data FROM ok"
           " UNION ALL"
-          " SELECT 1, l.id, l.uid, NULL, l.packet FROM " + log + " l, ok"
+          // One row more than a restore may replay: the scan of the log stops there.
+          " (SELECT 1, l.id, l.uid, NULL::pg_catalog.text, l.packet FROM " + log + " l, ok"
           " WHERE l.nsp OPERATOR(pg_catalog.=) $2::pg_catalog.text AND l.id OPERATOR(pg_catalog.>) $3::pg_catalog.int8"
           " AND (pg_catalog.cardinality(l.rooms) OPERATOR(pg_catalog.=) 0 OR l.rooms OPERATOR(pg_catalog.&&) ok.rooms)"
           " AND NOT (l.except_rooms OPERATOR(pg_catalog.&&) ok.rooms)"
+          " ORDER BY l.id LIMIT $4::pg_catalog.int8)"
           " ORDER BY k, id";
-  q.params = {pid, nsp, offset};
+  q.params = {pid, nsp, offset, std::to_string(static_cast<uint64_t>(max_packets) + 1)};
   q.result_format = 1;
-  q.done = [this, done = std::move(done)](PGresult* res, const std::string& error) {
+  q.done = [this, max_packets, done = std::move(done)](PGresult* res, const std::string& error) {
     if (!error.empty() || res == nullptr) return done(false, {}, error.empty() ? "connection lost" : error);
     const int rows = PQntuples(res);
     int64_t kind = -1;
     if (rows == 0 || PQnfields(res) != 5 || !read_int(res, 0, 0, kind) || kind != 0) return done(false, {}, "");
+    if (static_cast<uint64_t>(rows - 1) > max_packets) {
+      // Any client can come back with an early offset: a restore never replays the whole log.
+      report_("a client missed more than " + std::to_string(max_packets) +
+                  " packets (maxRecoveredPackets): it gets a fresh session",
+              codes::RECOVERY_FAILED);
+      return done(false, {}, "");
+    }
     RestoredSession session;
     std::string err;
     if (!read_int(res, 0, 1, session.snapshot_max) || PQgetisnull(res, 0, 3)) {

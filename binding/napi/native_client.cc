@@ -310,7 +310,6 @@ Napi::Value NativeClient::PersistSession(const Napi::CallbackInfo& info) {
   return deferred->Promise();
 }
 
-// restoreSession(pid, nsp, offset) -> Promise<null | { snapshotMax, baseline, sid, rooms, data, packets }>
 Napi::Value NativeClient::SetPresenceName(const Napi::CallbackInfo& info) {
   client_->set_presence_name(info[0].ToString().Utf8Value());
   return info.Env().Undefined();
@@ -337,11 +336,13 @@ Napi::Value NativeClient::Presence(const Napi::CallbackInfo& info) {
   return deferred->Promise();
 }
 
+// restoreSession(pid, nsp, offset, maxPackets) -> Promise<null | { snapshotMax, baseline, sid, rooms, data, packets }>
 Napi::Value NativeClient::RestoreSession(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
   client_->restore_session(
       info[0].ToString().Utf8Value(), info[1].ToString().Utf8Value(), info[2].ToString().Utf8Value(),
+      info[3].As<Napi::Number>().Uint32Value(),
       [this, deferred](bool found, RestoredSession session, const std::string& error) {
         Settle(deferred, codes::RECOVERY_FAILED, [&](Napi::Env e) {
           if (!error.empty()) {
