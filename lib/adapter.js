@@ -5,7 +5,7 @@ const { SharedClient } = require("./client");
 const { codes, toError } = require("./errors");
 const { channelName, namespaceProblem } = require("./channel");
 const { Readiness } = require("./readiness");
-const { resolveOptions } = require("./options");
+const { resolveOptions, MAX_UID_LENGTH } = require("./options");
 const { paramsProvider, connectTimeoutOf } = require("./connection");
 const { DeliveredLog, isRestorable } = require("./recovery");
 const { healthOf } = require("./health");
@@ -20,6 +20,10 @@ function isRecoverable(message) {
   const { packet, opts } = message.data;
   return packet.type === EVENT && packet.id === undefined && !(opts.flags && opts.flags.volatile);
 }
+
+// Any role may NOTIFY heartbeats under made-up uids, each remembered for heartbeatTimeout: a uid longer
+// than ours may be (MAX_UID_LENGTH) is refused, and at most MAX_PEERS servers are remembered.
+const MAX_PEERS = 10000;
 
 const GATE = Symbol("postgres-adapter gate");
 
@@ -52,6 +56,7 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
     this.channel = problem === null ? channelName(opts.channelPrefix, nsp.name) : null; // null: refused
     this.client = client;
     this.ackCleanupTimers = new Set();
+    this.heartbeatQueued = false; // a HEARTBEAT of ours is queued or in flight (see publish)
     this.pendingFetches = new Set(); // reject functions of fetchSockets() calls waiting for other servers
     const recovery = nsp.server && nsp.server.opts && nsp.server.opts.connectionStateRecovery;
     this.recoveryDuration = recovery ? recovery.maxDisconnectionDuration : 0;
@@ -91,6 +96,20 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
     }, this._opts.heartbeatInterval);
   }
 
+  // One HEARTBEAT not yet committed answers every INITIAL_HEARTBEAT heard meanwhile: it commits after
+  // them, so their senders (LISTENing by then) receive it. Any role may NOTIFY 100,000 of them in one
+  // statement; an answer each would fill the publish queue and drop real broadcasts (PUBLISH_DROPPED).
+  publish(message) {
+    if (message.type !== MessageType.HEARTBEAT) return super.publish(message);
+    this.scheduleHeartbeat();
+    if (this.heartbeatQueued) return;
+    this.heartbeatQueued = true;
+    const sent = () => {
+      this.heartbeatQueued = false;
+    };
+    this.publishAndReturnOffset(message).then(sent, sent); // a failure is reported by the core
+  }
+
   // Called for every incoming connection, before the namespace's own middlewares: a connection
   // completes once we are ready (see Readiness): its client misses no broadcast published after
   // that, and requests made then, here or by the peers, count this server and every live peer.
@@ -111,10 +130,22 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
   }
 
   onMessage(message, offset) {
-    if (message && this.client.presence) this.client.presence.heard(message.uid); // quiet idle
+    const uid = message && message.uid;
+    if (typeof uid === "string" && uid.length > MAX_UID_LENGTH) {
+      this.client.report(toError(`ignored a message on ${this.channel} with a uid of ${uid.length} characters (at most ${MAX_UID_LENGTH})`, codes.BAD_NOTIFICATION));
+      return undefined;
+    }
+    if (message && this.client.presence) this.client.presence.heard(uid); // quiet idle
     const known = this.nodesMap.size;
     const result = super.onMessage(message, offset);
-    if (this.nodesMap.size > known) this.readiness.peerSeen();
+    if (this.nodesMap.size > known) {
+      if (this.nodesMap.size > MAX_PEERS) {
+        this.nodesMap.delete(uid); // its message was handled; the server is not counted
+        this.client.report(toError(`not counting server ${uid} on ${this.channel}: ${MAX_PEERS} servers are known already`, codes.BAD_NOTIFICATION));
+      } else {
+        this.readiness.peerSeen();
+      }
+    }
     return result;
   }
 

@@ -44,7 +44,7 @@ export declare class PostgresAdapterError extends Error {
 export declare const errorCodes: Readonly<Record<PostgresAdapterErrorCode, string>>;
 
 export interface PostgresAdapterOptions extends Partial<ClusterAdapterOptions> {
-  /** This server's id in the cluster. @default 8 random bytes, hex */
+  /** This server's id in the cluster, at most 256 characters. @default 8 random bytes, hex */
   uid?: string;
   /** Channel name prefix: the channel of namespace `/x` is `${channelPrefix}#/x`. @default "socket.io" */
   channelPrefix?: string;

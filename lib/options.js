@@ -62,6 +62,8 @@ function checkTableName(opts, name) {
 }
 
 const isInt = (min, max = 2 ** 31 - 1) => (v) => Number.isInteger(v) && v >= min && v <= max;
+// Peers refuse messages with a longer uid (lib/adapter.js): a made-up one is kept for heartbeatTimeout.
+const MAX_UID_LENGTH = 256;
 const isNonEmptyString = (v) => typeof v === "string" && v.length > 0 && !v.includes("\0");
 
 function resolveOptions(opts) {
@@ -69,7 +71,7 @@ function resolveOptions(opts) {
   if (typeof opts !== "object" || Array.isArray(opts)) {
     throw new TypeError(`createAdapter options must be an object, got ${describe(opts)}`);
   }
-  check(opts, "uid", isNonEmptyString, "a non-empty string");
+  check(opts, "uid", (v) => isNonEmptyString(v) && v.length <= MAX_UID_LENGTH, `a non-empty string of at most ${MAX_UID_LENGTH} characters`);
   check(opts, "channelPrefix", isNonEmptyString, "a non-empty string");
   check(opts, "tableName", (v) => typeof v === "string" && v.length > 0, "a non-empty string");
   check(opts, "logTableName", (v) => typeof v === "string" && v.length > 0, "a non-empty string");
@@ -109,4 +111,4 @@ function resolveOptions(opts) {
   return out;
 }
 
-module.exports = { resolveOptions, DEFAULTS };
+module.exports = { resolveOptions, DEFAULTS, MAX_UID_LENGTH };

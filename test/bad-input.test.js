@@ -359,6 +359,11 @@ describe('options validation', () => {
     expect(() => createAdapter(url, { channelPrefix: 'é'.repeat(31) })).toThrow(/channelPrefix/);
   });
 
+  test('a uid over 256 characters (peers would refuse its messages) → TypeError naming it', () => {
+    expect(() => createAdapter(url, { uid: 'u'.repeat(257) })).toThrow(/uid/);
+    expect(() => createAdapter(url, { uid: 'u'.repeat(257) })).toThrow(TypeError);
+  });
+
   test('options that are not an object → TypeError', () => {
     expect(() => createAdapter(url, 'opts')).toThrow(TypeError);
     expect(() => createAdapter(url, [1])).toThrow(TypeError);

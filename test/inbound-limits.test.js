@@ -173,6 +173,101 @@ describe('a re-announced attachment (defect 9.5)', () => {
   });
 });
 
+describe('forged requests that every server answers', () => {
+  test('100000 forged INITIAL_HEARTBEATs in one statement do not fill the publish queue: broadcasts keep flowing', async () => {
+    const { cluster, errors, channel } = await startCluster(2);
+    try {
+      const [onA, onB] = await cluster.connectOnEach();
+      const N = 100000;
+      await raw.query(
+        `SELECT pg_notify($1, '{"type":1,"uid":"forged' || g::text || '","nsp":"/"}') FROM generate_series(1, $2::int) g`,
+        [channel, N],
+      );
+      // Broadcasts published while the servers take the flood in.
+      const ids = [];
+      for (let i = 0; i < 20; i++) {
+        for (const s of cluster.servers) {
+          const id = `during-${s.index}-${i}`;
+          ids.push([s.index, id]);
+          s.io.emit('during', id);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      await waitFor(
+        () => cluster.servers.every((s) => s.io.of('/').adapter.stats().received.messages >= N),
+        60000,
+        'every server to take the whole flood in',
+      );
+      for (const [from, id] of ids) {
+        const to = from === 0 ? onB : onA;
+        await waitFor(() => eventsOf(to, 'during').some(([x]) => x === id), 20000, `broadcast ${id} to reach the other server`);
+      }
+      await goodMessageArrivesOnce(cluster, 0, onB);
+      await goodMessageArrivesOnce(cluster, 1, onA);
+      for (const errs of errors) expect(reportedCount(errs, 'PUBLISH_DROPPED')).toBe(0);
+      for (const s of cluster.servers) expect(s.io.of('/').adapter.stats().dropped.queueFull).toBe(0);
+    } finally {
+      await cluster.close();
+    }
+  });
+});
+
+describe('forged server ids', () => {
+  const heapAfterGc = () => {
+    require('v8').setFlagsFromString('--expose-gc');
+    require('vm').runInNewContext('gc')();
+    return process.memoryUsage().heapUsed;
+  };
+  // A cluster that remembers every server for a minute: what the flood leaves behind stays measurable.
+  async function floodHeartbeats(uidPrefix, N) {
+    const cluster = new Cluster({ channelPrefix: PREFIX, size: 0, adapterOpts: { heartbeatTimeout: 60000 } });
+    const errors = [[], []];
+    for (const errs of errors) await cluster.addServer({ errorHandler: (err) => errs.push(err) });
+    await cluster.waitReady();
+    const channel = `${cluster.adapterOpts.channelPrefix}#/`;
+    const before = heapAfterGc();
+    await raw.query(
+      `SELECT pg_notify($1, '{"type":2,"uid":"' || $3::text || g::text || '","nsp":"/"}') FROM generate_series(1, $2::int) g`,
+      [channel, N, uidPrefix],
+    );
+    await waitFor(() => cluster.servers[0].io.of('/').adapter.stats().received.messages >= N, 60000, 'the whole flood to be taken in');
+    return { cluster, errors, grown: heapAfterGc() - before };
+  }
+  async function stillACluster(cluster) {
+    const [onA, onB] = await cluster.connectOnEach();
+    await goodMessageArrivesOnce(cluster, 0, onB);
+    await goodMessageArrivesOnce(cluster, 1, onA);
+    const sockets = await cluster.servers[0].io.fetchSockets(); // waits for the real peer only if forged ones are gone
+    expect(sockets.map((s) => s.data.server).sort()).toContain(1);
+  }
+
+  test('100000 heartbeats with made-up 7800-character uids: reported and not kept (memory bounded)', async () => {
+    const { cluster, errors, grown } = await floodHeartbeats('x'.repeat(7800), 100000);
+    try {
+      expect(grown).toBeLessThan(64 * 1024 * 1024); // kept, they would take 800 MB
+      expect(reportedCount(errors[0], 'BAD_NOTIFICATION')).toBeGreaterThan(0);
+      expect(errors[0].find((e) => e.code === 'BAD_NOTIFICATION')).toBeInstanceOf(Error);
+      await stillACluster(cluster);
+    } finally {
+      await cluster.close();
+    }
+  });
+
+  test('100000 heartbeats with made-up short uids: at most 10000 servers are remembered', async () => {
+    const { cluster, errors } = await floodHeartbeats('f', 100000);
+    try {
+      const counts = await Promise.all(cluster.servers.map((s) => s.io.of('/').adapter.nodesMap.size));
+      for (const n of counts) expect(n).toBeLessThanOrEqual(10000);
+      expect(reportedCount(errors[0], 'BAD_NOTIFICATION')).toBeGreaterThan(0);
+      const [onA, onB] = await cluster.connectOnEach();
+      await goodMessageArrivesOnce(cluster, 0, onB);
+      await goodMessageArrivesOnce(cluster, 1, onA);
+    } finally {
+      await cluster.close();
+    }
+  });
+});
+
 describe('values JavaScript cannot hold (defect 9.6)', () => {
   // A broadcast whose second argument is a value built by `insert(head, tail)` between the bytes before and after it,
   // stored as an attachment row and announced: refused with BAD_ATTACHMENT (`reason`), the next message delivered.
