@@ -196,11 +196,15 @@ async function runOne(ctx, scenario, adapter) {
   await ctx.db.query(`TRUNCATE ${ctx.table}`);
   const prefix = `bench${process.pid}r${runIdx}${adapter}`;
   const env = { BENCH_ADAPTER: adapter, BENCH_URL: ctx.url, BENCH_PREFIX: prefix, BENCH_RECOVERY: CFG.recovery ? "1" : "0" };
-  const execArgv = CFG.cpuProf
-    ? ["--cpu-prof", `--cpu-prof-dir=${path.join(RESULTS, "prof")}`, `--cpu-prof-name=${scenario}-${adapter}-r${runIdx}-\${pid}.cpuprofile`]
-    : [];
-  if (CFG.perf) execArgv.push("--perf-basic-prof-only-functions", "--interpreted-frames-native-stack");
-  const servers = [0, 1, 2].map((i) => new Child("server.js", { ...env, BENCH_ID: String(i) }, execArgv));
+  // One profile per server, named by its role (Node 20 does not expand a pid in --cpu-prof-name).
+  const execArgvOf = (i) => {
+    const args = CFG.cpuProf
+      ? ["--cpu-prof", `--cpu-prof-dir=${path.join(RESULTS, "prof")}`, `--cpu-prof-name=${scenario}-${adapter}-r${runIdx}-${"ABC"[i]}.cpuprofile`]
+      : [];
+    if (CFG.perf) args.push("--perf-basic-prof-only-functions", "--interpreted-frames-native-stack");
+    return args;
+  };
+  const servers = [0, 1, 2].map((i) => new Child("server.js", { ...env, BENCH_ID: String(i) }, execArgvOf(i)));
   const result = { scenario, adapter, run: runIdx };
   try {
     const ports = (await Promise.all(servers.map((s) => s.next("ready")))).map((m) => m.port);

@@ -287,7 +287,7 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
     if (!this.client.beginRestore()) return null; // too many at once: a fresh session
     let session;
     try {
-      session = await this.client.native.restoreSession(pid, this.nsp.name, offset);
+      session = await this.client.native.restoreSession(pid, this.nsp.name, offset, this.client.opts.maxRecoveredPackets);
     } catch (err) {
       this.client.report(toError(err, codes.RECOVERY_FAILED));
       return null;

@@ -98,6 +98,8 @@ export interface PostgresAdapterOptions extends Partial<ClusterAdapterOptions> {
   responseTimeout?: number;
   /** statement_timeout (ms) of the adapter's sessions (keep it below responseTimeout); 0 keeps PostgreSQL's setting. @default 5000 */
   statementTimeout?: number;
+  /** Connection state recovery: a client that missed more packets than this gets a fresh session (the log is read no further). @default 10000 */
+  maxRecoveredPackets?: number;
 }
 
 /** What createAdapter accepts: a pg.Pool (only its options are read), a connection string, or a pg-style config. */

@@ -27,6 +27,7 @@ const DEFAULTS = {
   responseTimeout: 10000,
   statementTimeout: 5000,
   quietIdle: true,
+  maxRecoveredPackets: 10000,
 };
 
 function defaultErrorHandler(err) {
@@ -94,6 +95,7 @@ function resolveOptions(opts) {
   check(opts, "discoveryWindow", isInt(0), "a non-negative integer (ms)");
   check(opts, "responseTimeout", isInt(0), "a non-negative integer (ms; 0 disables it)");
   check(opts, "statementTimeout", isInt(0), "a non-negative integer (ms; 0 keeps PostgreSQL's setting)");
+  check(opts, "maxRecoveredPackets", isInt(0, 2 ** 32 - 2), "a non-negative integer (packets)");
   const out = { ...DEFAULTS };
   for (const key of Object.keys(opts)) if (opts[key] !== undefined) out[key] = opts[key];
   if (out.reconnectMaxDelay < out.reconnectInitialDelay) {

@@ -331,6 +331,7 @@ describe('options validation', () => {
     ['responseTimeout', '1s'], ['responseTimeout', -1],
     ['statementTimeout', '1000'], ['statementTimeout', -1],
     ['quietIdle', 'yes'], ['quietIdle', 1],
+    ['maxRecoveredPackets', '100'], ['maxRecoveredPackets', -1], ['maxRecoveredPackets', 2 ** 32],
   ];
   test.each(wrong)('%s = %p → TypeError naming the option', (name, value) => {
     const attempt = () => createAdapter(url, { [name]: value });

@@ -4,26 +4,16 @@
 // contain binary travel through the attachments table (msgpack), the others inline in the NOTIFY payload.
 
 const { types } = require('util');
-const { Client } = require('pg');
-const { useCluster, waitForEvents, waitFor } = require('./helpers/cluster');
+const { useCluster, useAttachmentTable, waitForEvents, waitFor } = require('./helpers/cluster');
 
 const TABLE = 'socket_io_attachments_payloads';
 const THRESHOLD = 8000;
 
-// This file's own attachments table, so that counting its rows tells which path a message took.
-let db;
-beforeAll(async () => {
-  db = new Client({ connectionString: process.env.DATABASE_URL });
-  await db.connect();
-  await db.query(`CREATE TABLE IF NOT EXISTS ${TABLE} (id bigserial UNIQUE, created_at timestamptz DEFAULT NOW(), payload bytea)`);
-});
-afterAll(async () => {
-  await db.end();
-});
+const attachments = useAttachmentTable(TABLE);
 
 const ctx = useCluster({ channelPrefix: 'payloads', adapterOpts: { tableName: TABLE } });
 
-const attachmentRows = async () => Number((await db.query(`SELECT count(*) AS n FROM ${TABLE}`)).rows[0].n);
+const attachmentRows = () => attachments.rows();
 
 // Bytes of a received binary value (Buffer, other Uint8Array view or ArrayBuffer).
 function bytesOf(value) {
@@ -85,14 +75,14 @@ describe('payloads across servers', () => {
 
   test('a large attachment row is stored lz4-compressed (PostgreSQL spends far less CPU than with pglz)', async () => {
     // What the database default would be: the adapter's own session asks for lz4, nobody else's changes.
-    expect((await db.query('SHOW default_toast_compression')).rows[0].default_toast_compression).toBe('pglz');
+    expect((await attachments.db.query('SHOW default_toast_compression')).rows[0].default_toast_compression).toBe('pglz');
     const big = 'compressible text '.repeat(3000);
 
     const { received, newRows } = await broadcastAndCollect('lz4', big);
 
     for (const [text] of received) expect(text).toBe(big);
     expect(newRows).toBe(1);
-    const { rows } = await db.query(`SELECT pg_catalog.pg_column_compression(payload) AS method FROM ${TABLE} ORDER BY id DESC LIMIT 1`);
+    const { rows } = await attachments.db.query(`SELECT pg_catalog.pg_column_compression(payload) AS method FROM ${TABLE} ORDER BY id DESC LIMIT 1`);
     expect(rows[0].method).toBe('lz4');
   });
 

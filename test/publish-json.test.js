@@ -3,25 +3,16 @@
 // cluster message (lib/plain-json.js hands that text to the core for plain data; anything else takes the native
 // encoder). Checked byte for byte on the wire, and by what remote clients receive next to local ones.
 
-const { Client } = require('pg');
-const { useCluster, listenRaw, waitFor, waitForEvents } = require('./helpers/cluster');
+const { useCluster, useAttachmentTable, listenRaw, waitFor, waitForEvents } = require('./helpers/cluster');
 
 const TABLE = 'socket_io_attachments_publish_json';
 const THRESHOLD = 1000; // under the default (8000): the fast path must honour the option
 
-let db;
-beforeAll(async () => {
-  db = new Client({ connectionString: process.env.DATABASE_URL });
-  await db.connect();
-  await db.query(`CREATE TABLE IF NOT EXISTS ${TABLE} (id bigserial UNIQUE, created_at timestamptz DEFAULT NOW(), payload bytea)`);
-});
-afterAll(async () => {
-  await db.end();
-});
+const attachments = useAttachmentTable(TABLE);
 
 const ctx = useCluster({ channelPrefix: 'pjson', size: 2, adapterOpts: { tableName: TABLE, payloadThreshold: THRESHOLD } });
 
-const attachmentRows = async () => Number((await db.query(`SELECT count(*) AS n FROM ${TABLE}`)).rows[0].n);
+const attachmentRows = () => attachments.rows();
 
 // The first notification on the main namespace's channel that contains `marker`, as text, sent while `fn` runs.
 async function notificationDuring(fn, marker) {

@@ -454,3 +454,52 @@ describe('rows read as PostgreSQL sends them', () => {
     }
   });
 });
+
+describe('a client resuming from far back', () => {
+  // Broadcasts `count` packets from server 1 while `c` is away (paced: the publish queue holds 10,000),
+  // then waits until they are all in the log.
+  async function missWhileAway(cluster, tables, c, count) {
+    await cut(cluster, c, 0, { pool, sessionTable: tables.sessionTableName });
+    const logged = async () => (await pool.query(`SELECT count(*)::int AS n FROM ${tables.logTableName} WHERE id > $1`, [c._lastOffset])).rows[0].n;
+    for (let sent = 0; sent < count; ) {
+      const n = Math.min(2000, count - sent);
+      for (let i = 0; i < n; i++) cluster.servers[1].io.emit('m', sent + i);
+      sent += n;
+      await waitFor(async () => (await logged()) >= sent, 20000, 'the log');
+    }
+  }
+
+  async function resumeAfter(count, adapterOpts = {}) {
+    const tables = freshTables();
+    const cluster = await startCluster({ adapterOpts: { ...tables, ...adapterOpts } });
+    try {
+      const c = await client(cluster, 0);
+      cluster.servers[1].io.emit('first', 0);
+      await waitFor(() => events(c, 'first').length === 1, 5000, 'a packet');
+      const id = c.id;
+      await missWhileAway(cluster, tables, c, count);
+      const reported = cluster.errors[1].length;
+      await reconnectTo(cluster, c, 1);
+      cluster.servers[1].io.emit('live', 1);
+      await waitFor(() => events(c, 'live').length === 1, 10000, 'a live packet');
+      return { recovered: c.recovered, sameId: c.id === id, got: events(c, 'm').length, reports: cluster.errors[1].slice(reported) };
+    } finally {
+      await stop(cluster);
+    }
+  }
+
+  // Any client can do it: connect, remember an early offset, and come back with it. Each restore would
+  // read every packet since that offset (up to maxDisconnectionDuration of broadcasts) into memory.
+  test('more missed packets than maxRecoveredPackets: a fresh session (reported), never the whole log', async () => {
+    const over = await resumeAfter(101, { maxRecoveredPackets: 100 });
+    expect(over).toEqual(expect.objectContaining({ recovered: false, sameId: false, got: 0 }));
+    expect(over.reports.some((e) => e.code === 'RECOVERY_FAILED' && /more than 100 packets/.test(e.message))).toBe(true);
+    const within = await resumeAfter(100, { maxRecoveredPackets: 100 });
+    expect(within).toEqual({ recovered: true, sameId: true, got: 100, reports: [] });
+  }, 60000);
+
+  test('by default at most 10,000 missed packets are replayed', async () => {
+    const over = await resumeAfter(10001);
+    expect(over).toEqual(expect.objectContaining({ recovered: false, sameId: false, got: 0 }));
+  }, 60000);
+});

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/utf8.h"
+
 namespace pgadapter {
 
 const std::vector<std::string_view> kPacketDataPath = {"data", "packet", "data"};
@@ -20,40 +22,6 @@ Value* field(Value& map, std::string_view key) {
 }
 
 bool is_int(const Value* v, int64_t n) { return v != nullptr && v->kind == Value::Kind::Int && v->integer == n; }
-
-// UTF-8, where with `surrogates` the encoded surrogates of WTF-8 (ED A0..BF xx, what our codecs
-// use for lone surrogates) count as valid too: JSON writes them as \uXXXX escapes.
-bool valid_wtf8(std::string_view s, bool surrogates = true) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const size_t n = s.size();
-  size_t i = 0;
-  auto cont = [&](size_t k) { return k < n && (p[k] & 0xC0) == 0x80; };
-  while (i < n) {
-    // ASCII runs, eight bytes at a time.
-    while (i + 8 <= n) {
-      uint64_t w;
-      std::memcpy(&w, p + i, 8);
-      if (w & 0x8080808080808080ull) break;
-      i += 8;
-    }
-    if (i >= n) break;
-    const unsigned c = p[i];
-    if (c < 0x80) {
-      ++i;
-    } else if (c >= 0xC2 && c <= 0xDF && cont(i + 1)) {
-      i += 2;
-    } else if (c >= 0xE0 && c <= 0xEF && cont(i + 1) && cont(i + 2) && (c != 0xE0 || p[i + 1] >= 0xA0) &&
-               (surrogates || c != 0xED || p[i + 1] <= 0x9F)) {
-      i += 3;
-    } else if (c >= 0xF0 && c <= 0xF4 && cont(i + 1) && cont(i + 2) && cont(i + 3) && (c != 0xF0 || p[i + 1] >= 0x90) &&
-               (c != 0xF4 || p[i + 1] <= 0x8F)) {
-      i += 4;
-    } else {
-      return false;
-    }
-  }
-  return true;
-}
 
 // What a packet's data holds that JSON alone cannot carry (see json_exact).
 struct DataScan {

@@ -188,7 +188,7 @@ void Client::flush_sessions() {
 }
 
 void Client::restore_session(const std::string& pid, const std::string& nsp, const std::string& offset,
-                             std::function<void(bool, RestoredSession, const std::string&)> done) {
+                             uint32_t max_packets, std::function<void(bool, RestoredSession, const std::string&)> done) {
   // On the listening connection: in stream order with the notifications (see Listener::restore_baseline).
   if (closed_ || !recovery_ || !recovery_->usable() || !listener_ || !listener_->connected()) {
     return done(false, {}, "");
@@ -196,7 +196,7 @@ void Client::restore_session(const std::string& pid, const std::string& nsp, con
   if (restores_ >= kMaxRestores) return done(false, {}, "");
   ++restores_;
   listener_->run([&](PGconn* conn) {
-    return recovery_->restore(conn, pid, nsp, offset,
+    return recovery_->restore(conn, pid, nsp, offset, max_packets,
                               [this, done = std::move(done)](bool found, RestoredSession session, const std::string& error) {
                                 --restores_;
                                 if (!found || !listener_) return done(found, std::move(session), error);

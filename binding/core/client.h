@@ -81,9 +81,10 @@ class Client {
   void persist_session(const std::string& pid, const std::string& sid, const std::string& nsp,
                        const std::vector<std::string>& rooms, Value data,
                        std::function<void(const std::string& error)> done);
-  // found=false: no such session, expired, already taken, the offset is gone, or too many restores
-  // are running (kMaxRestores: each is a statement on the listening connection, ahead of fetches).
-  void restore_session(const std::string& pid, const std::string& nsp, const std::string& offset,
+  // found=false: no such session, expired, already taken, the offset is gone, more than `max_packets`
+  // missed, or too many restores are running (kMaxRestores: each is a statement on the listening
+  // connection, ahead of fetches).
+  void restore_session(const std::string& pid, const std::string& nsp, const std::string& offset, uint32_t max_packets,
                        std::function<void(bool found, RestoredSession session, const std::string& error)> done);
   static constexpr size_t kMaxRestores = 16;
 

@@ -5,6 +5,7 @@
 #include "core/json_codec.h"
 #include "core/msgpack_codec.h"
 #include "core/notification_format.h"
+#include "core/room_text.h"
 
 namespace pgadapter {
 
@@ -83,7 +84,7 @@ bool string_list(const Value* v, std::vector<std::string>& out) {
   if (v->kind != Value::Kind::Array) return false;
   for (const Value& item : v->items) {
     if (item.kind != Value::Kind::String) return false;
-    out.push_back(item.str);
+    out.push_back(stored_room(item.str));  // as the recovery tables hold it
   }
   return true;
 }

@@ -4,6 +4,7 @@
 #include "core/json_codec.h"
 #include "core/msgpack_codec.h"
 #include "core/notification_format.h"
+#include "core/room_text.h"
 #include "core/sql.h"
 
 namespace pgadapter {
@@ -245,8 +246,10 @@ Query Recovery::baseline(PGconn* conn, std::function<void(bool ok, int64_t max_i
 
 Query Recovery::persist(PGconn* conn, const std::string& pid, const std::string& sid, const std::string& nsp,
                         const std::vector<std::string>& rooms, const Value& data, uint32_t ttl_ms) const {
+  std::vector<std::string> stored;
+  for (const auto& r : rooms) stored.push_back(stored_room(r));
   std::vector<const std::string*> room_ptrs;
-  for (const auto& r : rooms) room_ptrs.push_back(&r);
+  for (const auto& r : stored) room_ptrs.push_back(&r);
   Query q;
   q.sql = "INSERT INTO " + quoted(conn, session_table_) +
           " (pid, sid, nsp, rooms, data, expires_at) VALUES ($1::pg_catalog.text, $2::pg_catalog.text,"
@@ -266,7 +269,7 @@ Query Recovery::persist(PGconn* conn, const std::string& pid, const std::string&
 }
 
 Query Recovery::restore(PGconn* conn, const std::string& pid, const std::string& nsp, const std::string& offset,
-                        std::function<void(bool, RestoredSession, const std::string&)> done) const {
+                        uint32_t max_packets, std::function<void(bool, RestoredSession, const std::string&)> done) const {
   const std::string sessions = quoted(conn, session_table_), log = quoted(conn, log_table_);
   Query q;
   // The session is taken (deleted) whatever happens: a session restores at most once.
@@ -278,18 +281,27 @@ Query Recovery::restore(PGconn* conn, const std::string& pid, const std::string&
           " SELECT 0 AS k, (SELECT coalesce(pg_catalog.max(id), 0) FROM " + log + ") AS id, ok.sid AS uid,"
           " pg_catalog.array_to_json(ok.rooms)::pg_catalog.text AS rooms, ok.data FROM ok"
           " UNION ALL"
-          " SELECT 1, l.id, l.uid, NULL, l.packet FROM " + log + " l, ok"
+          // One row more than a restore may replay: the scan of the log stops there.
+          " (SELECT 1, l.id, l.uid, NULL::pg_catalog.text, l.packet FROM " + log + " l, ok"
           " WHERE l.nsp OPERATOR(pg_catalog.=) $2::pg_catalog.text AND l.id OPERATOR(pg_catalog.>) $3::pg_catalog.int8"
           " AND (pg_catalog.cardinality(l.rooms) OPERATOR(pg_catalog.=) 0 OR l.rooms OPERATOR(pg_catalog.&&) ok.rooms)"
           " AND NOT (l.except_rooms OPERATOR(pg_catalog.&&) ok.rooms)"
+          " ORDER BY l.id LIMIT $4::pg_catalog.int8)"
           " ORDER BY k, id";
-  q.params = {pid, nsp, offset};
+  q.params = {pid, nsp, offset, std::to_string(static_cast<uint64_t>(max_packets) + 1)};
   q.result_format = 1;
-  q.done = [this, done = std::move(done)](PGresult* res, const std::string& error) {
+  q.done = [this, max_packets, done = std::move(done)](PGresult* res, const std::string& error) {
     if (!error.empty() || res == nullptr) return done(false, {}, error.empty() ? "connection lost" : error);
     const int rows = PQntuples(res);
     int64_t kind = -1;
     if (rows == 0 || PQnfields(res) != 5 || !read_int(res, 0, 0, kind) || kind != 0) return done(false, {}, "");
+    if (static_cast<uint64_t>(rows - 1) > max_packets) {
+      // Any client can come back with an early offset: a restore never replays the whole log.
+      report_("a client missed more than " + std::to_string(max_packets) +
+                  " packets (maxRecoveredPackets): it gets a fresh session",
+              codes::RECOVERY_FAILED);
+      return done(false, {}, "");
+    }
     RestoredSession session;
     std::string err;
     if (!read_int(res, 0, 1, session.snapshot_max) || PQgetisnull(res, 0, 3)) {
@@ -299,6 +311,10 @@ Query Recovery::restore(PGconn* conn, const std::string& pid, const std::string&
     if (!parse_json(text_of(res, 0, 3), session.rooms, err) ||
         (!PQgetisnull(res, 0, 4) && !decode_msgpack(text_of(res, 0, 4), session.data, err))) {
       return done(false, {}, "corrupt session row: " + err);
+    }
+    if (session.rooms.kind != Value::Kind::Array) return done(false, {}, "corrupt session row");
+    for (Value& room : session.rooms.items) {
+      if (room.kind == Value::Kind::String) room.str = restored_room(room.str);
     }
     for (int i = 1; i < rows; ++i) {
       int64_t id = 0;

@@ -59,9 +59,10 @@ class Recovery {
   Query baseline(PGconn* conn, std::function<void(bool ok, int64_t max_id)> done) const;
   Query persist(PGconn* conn, const std::string& pid, const std::string& sid, const std::string& nsp,
                 const std::vector<std::string>& rooms, const Value& data, uint32_t ttl_ms) const;
-  // found=false: no such session, expired, already taken, or the offset is gone.
+  // found=false: no such session, expired, already taken, the offset is gone, or the client missed
+  // more than `max_packets` packets (reported; the log is read no further than that).
   Query restore(PGconn* conn, const std::string& pid, const std::string& nsp, const std::string& offset,
-                std::function<void(bool found, RestoredSession session, const std::string& error)> done) const;
+                uint32_t max_packets, std::function<void(bool found, RestoredSession session, const std::string& error)> done) const;
   std::vector<Query> cleanup(PGconn* conn) const;
 
   const std::string& log_table() const { return log_table_; }

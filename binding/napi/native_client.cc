@@ -18,11 +18,18 @@ std::string get_string(const Napi::Object& o, const char* key, const std::string
   return v.IsString() ? v.As<Napi::String>().Utf8Value() : fallback;
 }
 
+// Room names read as the codecs read strings, lone surrogates kept (WTF-8): Utf8Value() would make
+// "a\uD800" and "a\uDBFF" one name (U+FFFD), and a restored socket would join the wrong room.
 std::vector<std::string> string_list(const Napi::Value& v) {
   std::vector<std::string> out;
   if (!v.IsArray()) return out;
   Napi::Array a = v.As<Napi::Array>();
-  for (uint32_t i = 0; i < a.Length(); ++i) out.push_back(a.Get(i).ToString().Utf8Value());
+  for (uint32_t i = 0; i < a.Length(); ++i) {
+    Napi::Value item = a.Get(i);
+    ToValueResult unused;
+    if (item.IsString()) out.push_back(ToValue(v.Env(), item, unused).str);
+    else out.push_back(item.ToString().Utf8Value());
+  }
   return out;
 }
 
@@ -303,7 +310,6 @@ Napi::Value NativeClient::PersistSession(const Napi::CallbackInfo& info) {
   return deferred->Promise();
 }
 
-// restoreSession(pid, nsp, offset) -> Promise<null | { snapshotMax, baseline, sid, rooms, data, packets }>
 Napi::Value NativeClient::SetPresenceName(const Napi::CallbackInfo& info) {
   client_->set_presence_name(info[0].ToString().Utf8Value());
   return info.Env().Undefined();
@@ -330,11 +336,13 @@ Napi::Value NativeClient::Presence(const Napi::CallbackInfo& info) {
   return deferred->Promise();
 }
 
+// restoreSession(pid, nsp, offset, maxPackets) -> Promise<null | { snapshotMax, baseline, sid, rooms, data, packets }>
 Napi::Value NativeClient::RestoreSession(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
   client_->restore_session(
       info[0].ToString().Utf8Value(), info[1].ToString().Utf8Value(), info[2].ToString().Utf8Value(),
+      info[3].As<Napi::Number>().Uint32Value(),
       [this, deferred](bool found, RestoredSession session, const std::string& error) {
         Settle(deferred, codes::RECOVERY_FAILED, [&](Napi::Env e) {
           if (!error.empty()) {

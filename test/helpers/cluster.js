@@ -261,9 +261,25 @@ async function listenRaw(channel, into, map = (payload) => payload) {
   return client;
 }
 
+// A test file's own attachments table, so that counting its rows tells which path a message took: created
+// before the file's tests. `db` is a pg client open meanwhile; rows() counts the table's rows.
+function useAttachmentTable(table) {
+  const t = { db: null, rows: async () => Number((await t.db.query(`SELECT count(*) AS n FROM ${table}`)).rows[0].n) };
+  beforeAll(async () => {
+    t.db = new Client({ connectionString: process.env.DATABASE_URL });
+    await t.db.connect();
+    await t.db.query(`CREATE TABLE IF NOT EXISTS ${table} (id bigserial UNIQUE, created_at timestamptz DEFAULT NOW(), payload bytea)`);
+  });
+  afterAll(async () => {
+    await t.db.end();
+  });
+  return t;
+}
+
 module.exports = {
   ADAPTER,
   listenRaw,
+  useAttachmentTable,
   createAdapter,
   Cluster,
   useCluster,
