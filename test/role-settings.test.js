@@ -13,6 +13,7 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 let admin;
 let cluster;
 const roles = [];
+const tables = []; // created by a test's role: dropped before it
 
 beforeAll(async () => {
   admin = new Client({ connectionString: process.env.DATABASE_URL });
@@ -21,6 +22,7 @@ beforeAll(async () => {
 afterEach(async () => {
   if (cluster) await cluster.close();
   cluster = null;
+  for (const table of tables.splice(0)) await admin.query(`DROP TABLE IF EXISTS ${table}`);
   for (const role of roles.splice(0)) await admin.query(`DROP ROLE IF EXISTS ${role}`);
 });
 afterAll(async () => {
@@ -28,11 +30,11 @@ afterAll(async () => {
 });
 
 // A fresh LOGIN role (no grants: it can still NOTIFY and LISTEN) with `settings` set on it.
-async function roleWith(name, settings) {
+async function roleWith(name, settings, attributes = '') {
   const role = `${name}_${process.pid}`;
   roles.push(role);
   await admin.query(`DROP ROLE IF EXISTS ${role}`);
-  await admin.query(`CREATE ROLE ${role} LOGIN`);
+  await admin.query(`CREATE ROLE ${role} LOGIN ${attributes}`);
   for (const [key, value] of Object.entries(settings)) await admin.query(`ALTER ROLE ${role} SET ${key} = '${value}'`);
   const url = new URL(process.env.DATABASE_URL);
   url.username = role;
@@ -64,4 +66,27 @@ test('idle_session_timeout on the role: the idle adapter sessions are not cut, a
   await broadcastsFlow(cluster, 'after-idle');
   const lost = errors.filter((e) => e.code === 'CONNECTION_LOST');
   expect({ lost: lost.length, reports: describeErrors(lost) }).toEqual({ lost: 0, reports: '(none)' });
+});
+
+test('default_transaction_isolation = serializable on the role: concurrent recoverable broadcasts are all logged', async () => {
+  const url = await roleWith('serializable', { default_transaction_isolation: 'serializable' }, 'SUPERUSER');
+  tables.push(`iso_log_${process.pid}`, `iso_sessions_${process.pid}`);
+  const errors = [];
+  cluster = new Cluster({
+    channelPrefix: 'rolesettings', size: 2,
+    adapterOpts: { logTableName: tables[0], sessionTableName: tables[1], createTable: true, errorHandler: (err) => errors.push(err) },
+    serverOpts: { connectionStateRecovery: { maxDisconnectionDuration: 60000 } },
+    poolConfig: { connectionString: url },
+  });
+  await cluster.start();
+  await cluster.connectOnEach();
+  // Both servers log broadcasts at once: their statements contend for the log's row 0.
+  for (let i = 0; i < 40; i++) {
+    for (let j = 0; j < 10; j++) for (const s of cluster.servers) s.io.emit('m', `${s.index}/${i}/${j}`);
+    await sleep(2);
+  }
+  await waitFor(() => cluster.clients.every((c) => c.received.filter((e) => e[0] === 'm').length === 800), 20000, 'every broadcast to reach every client');
+  await broadcastsFlow(cluster, 'after'); // logged after the others: all of them have been through the log by then
+  const failed = errors.filter((e) => e.code === 'RECOVERY_FAILED');
+  expect({ failed: failed.length, reports: describeErrors(failed) }).toEqual({ failed: 0, reports: '(none)' });
 });

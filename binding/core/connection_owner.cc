@@ -41,13 +41,15 @@ void ConnectionOwner::on_ready() {
     timeout.params = {std::to_string(host_.statement_timeout_ms)};
     setup.push_back(std::move(timeout));
   }
-  if (PQserverVersion(conn_.raw()) >= 140000) {
-    // Our sessions idle by design (a LISTEN session waits): an idle_session_timeout set on the role or the
-    // database would cut them again and again, and each cut loses the notifications sent meanwhile.
-    Query keep;
-    keep.sql = "SELECT pg_catalog.set_config('idle_session_timeout', '0', false)";
-    setup.push_back(std::move(keep));
-  }
+  // Settings of the role or the database our sessions must not inherit. Our statements count on READ
+  // COMMITTED (the recovery log's writers queue on a row lock: under REPEATABLE READ or SERIALIZABLE they
+  // would fail with serialization errors). Our sessions idle by design (a LISTEN session waits): an
+  // idle_session_timeout would cut them again and again, each cut losing the notifications sent meanwhile.
+  Query session;
+  session.sql = "SELECT pg_catalog.set_config('default_transaction_isolation', 'read committed', false)";
+  if (PQserverVersion(conn_.raw()) >= 140000)
+    session.sql += ", pg_catalog.set_config('idle_session_timeout', '0', false)";
+  setup.push_back(std::move(session));
   add_setup(table, setup);
   if (outage_reported_) {
     // Reported once the setup (the re-LISTENs) has run: from then on nothing is missed.
