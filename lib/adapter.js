@@ -25,6 +25,11 @@ function isRecoverable(message) {
 // than ours may be (MAX_UID_LENGTH) is refused, and at most MAX_PEERS servers are remembered.
 const MAX_PEERS = 10000;
 
+// The core keeps maxDisconnectionDuration in 32 bits: a longer one (Infinity too) counts as about 49.7
+// days instead of wrapping around (Infinity would have become 0: nothing recoverable); NaN or <= 0: off.
+const MAX_RECOVERY_MS = 2 ** 32 - 1;
+const recoveryDurationOf = (ms) => (ms > 0 ? Math.min(ms, MAX_RECOVERY_MS) : 0);
+
 const GATE = Symbol("postgres-adapter gate");
 
 // Runs before any middleware of the namespace (socket.io-adapter has no hook for incoming
@@ -59,7 +64,7 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
     this.heartbeatQueued = false; // a HEARTBEAT of ours is queued or in flight (see publish)
     this.pendingFetches = new Set(); // reject functions of fetchSockets() calls waiting for other servers
     const recovery = nsp.server && nsp.server.opts && nsp.server.opts.connectionStateRecovery;
-    this.recoveryDuration = recovery ? recovery.maxDisconnectionDuration : 0;
+    this.recoveryDuration = recovery ? recoveryDurationOf(recovery.maxDisconnectionDuration) : 0;
     this.delivered = new DeliveredLog(); // connection state recovery (lib/recovery.js)
     installGate(nsp);
     if (this.channel === null) {
