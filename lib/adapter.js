@@ -163,7 +163,12 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
   // cleared on close(): a closed server does not keep the process alive for the ack timeout.
   broadcastWithAck(packet, opts, clientCountCallback, ack) {
     if (opts && opts.flags && opts.flags.local) {
-      return Adapter.prototype.broadcastWithAck.call(this, packet, opts, clientCountCallback, ack);
+      Adapter.prototype.broadcastWithAck.call(this, packet, opts, clientCountCallback, ack);
+      // Socket.IO completes the ack once it has one client count per server of serverCount(): the
+      // other servers take no part in a local broadcast, so they count 0 clients (without this, every
+      // local emit with an ack ended in its timeout, as with the pure-JS adapter).
+      if (this.readiness.isReady) for (let i = 0; i < this.nodesMap.size; i++) clientCountCallback(0);
+      return;
     }
     const requestId = randomBytes(8).toString("hex");
     this.ackRequests.set(requestId, { clientCountCallback, ack });
