@@ -24,6 +24,9 @@ function isRecoverable(message) {
 // Any role may NOTIFY heartbeats under made-up uids, each remembered for heartbeatTimeout: a uid longer
 // than ours may be (MAX_UID_LENGTH) is refused, and at most MAX_PEERS servers are remembered.
 const MAX_PEERS = 10000;
+// Broadcasts of other servers whose acknowledgements our clients may still send (see forgetAcks).
+const MAX_ACK_REQUESTS = 1000;
+const MAX_TIMER = 2 ** 31 - 1;
 
 // The core keeps maxDisconnectionDuration in 32 bits: a longer one (Infinity too) counts as about 49.7
 // days instead of wrapping around (Infinity would have become 0: nothing recoverable); NaN or <= 0: off.
@@ -61,6 +64,7 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
     this.channel = problem === null ? channelName(opts.channelPrefix, nsp.name) : null; // null: refused
     this.client = client;
     this.ackCleanupTimers = new Set();
+    this.remoteAckTimers = new Set(); // one per broadcast of another server waiting for our clients' acks
     this.heartbeatQueued = false; // a HEARTBEAT of ours is queued or in flight (see publish)
     this.pendingFetches = new Set(); // reject functions of fetchSockets() calls waiting for other servers
     const recovery = nsp.server && nsp.server.opts && nsp.server.opts.connectionStateRecovery;
@@ -140,9 +144,17 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
       this.client.report(toError(`ignored a message on ${this.channel} with a uid of ${uid.length} characters (at most ${MAX_UID_LENGTH})`, codes.BAD_NOTIFICATION));
       return undefined;
     }
+    const ackRequest = message && message.type === MessageType.BROADCAST && uid !== this.uid &&
+      message.data && message.data.requestId !== undefined;
+    if (ackRequest && this.remoteAckTimers.size >= MAX_ACK_REQUESTS) {
+      this.client.report(toError(`ignored a broadcast with acknowledgements on ${this.channel} from ${uid}: ${MAX_ACK_REQUESTS} are waiting for our clients already`, codes.BAD_NOTIFICATION));
+      return undefined;
+    }
     if (message && this.client.presence) this.client.presence.heard(uid); // quiet idle
     const known = this.nodesMap.size;
+    const firstId = this.nsp._ids; // socket.io numbers the packets of a namespace from this counter
     const result = super.onMessage(message, offset);
+    if (ackRequest) this.forgetAcks(message.data, firstId);
     if (this.nodesMap.size > known) {
       if (this.nodesMap.size > MAX_PEERS) {
         this.nodesMap.delete(uid); // its message was handled; the server is not counted
@@ -152,6 +164,22 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
       }
     }
     return result;
+  }
+
+  // Socket.IO keeps a broadcast's acknowledgement callback on each of our sockets until its client
+  // answers; only the requesting server drops them, when its timeout fires. Those of another server's
+  // broadcast are dropped here at that same timeout (flags.timeout, sent with it), and at most
+  // MAX_ACK_REQUESTS wait at a time: any role may NOTIFY broadcasts with acknowledgements.
+  forgetAcks({ packet, opts }, firstId) {
+    const id = packet && packet.id;
+    if (typeof id !== "number" || !(id >= firstId)) return; // not broadcast here (an id of the sender's own)
+    const ms = Number(opts && opts.flags && opts.flags.timeout);
+    const timer = setTimeout(() => {
+      this.remoteAckTimers.delete(timer);
+      for (const socket of this.nsp.sockets.values()) socket.acks.delete(id);
+    }, Number.isFinite(ms) && ms > 0 ? Math.min(ms, MAX_TIMER) : 0);
+    timer.unref();
+    this.remoteAckTimers.add(timer);
   }
 
   // Requests count the peers found so far: a just-started server waits for discovery first.
@@ -336,8 +364,10 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
 
   async close() {
     this.readiness.done();
-    for (const timer of this.ackCleanupTimers) clearTimeout(timer);
-    this.ackCleanupTimers.clear();
+    for (const timers of [this.ackCleanupTimers, this.remoteAckTimers]) {
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
+    }
     this.ackRequests.clear();
     // Requests still waiting for other servers end now (with what they got), not at their timeout.
     const closed = () => new Error("the adapter is closed");

@@ -212,6 +212,52 @@ describe('forged requests that every server answers', () => {
   });
 });
 
+describe('forged broadcasts with acknowledgements', () => {
+  test('100000 of them to clients that never answer: memory stays bounded and broadcasts keep flowing', async () => {
+    const cluster = new Cluster({ channelPrefix: PREFIX, size: 0 });
+    const errors = [[], []];
+    for (const errs of errors) await cluster.addServer({ errorHandler: (err) => errs.push(err) });
+    await cluster.waitReady();
+    const channel = `${cluster.adapterOpts.channelPrefix}#/`;
+    try {
+      const [onA, onB] = await cluster.connectOnEach();
+      for (let i = 0; i < 9; i++) await cluster.connect(0);
+      require('v8').setFlagsFromString('--expose-gc');
+      const gc = require('vm').runInNewContext('gc');
+      gc();
+      const before = process.memoryUsage().heapUsed;
+      const N = 100000;
+      // Each asks every client for an acknowledgement of an event nobody handles, waiting for it 10 minutes.
+      const request = { type: 3, data: { packet: { type: 2, data: ['nobody-answers'] }, opts: { rooms: [], except: [], flags: { timeout: 600000 } }, requestId: 'REQ' }, uid: 'f0f0f0f0f0f0f0f0', nsp: '/' };
+      const [head, tail] = JSON.stringify(request).split('REQ');
+      await raw.query(`SELECT pg_notify($1, $2 || g::text || $3) FROM generate_series(1, $4::int) g`, [channel, head, tail, N]);
+      await waitFor(() => cluster.servers[0].io.of('/').adapter.stats().received.messages >= N, 60000, 'the whole flood to be taken in');
+      await goodMessageArrivesOnce(cluster, 1, onA);
+      await goodMessageArrivesOnce(cluster, 0, onB);
+      gc();
+      expect(process.memoryUsage().heapUsed - before).toBeLessThan(64 * 1024 * 1024);
+      for (const errs of errors) expect(reportedCount(errs, 'PUBLISH_DROPPED')).toBe(0);
+      expect(reportedCount(errors[0], 'BAD_NOTIFICATION')).toBeGreaterThan(0);
+    } finally {
+      await cluster.close();
+    }
+  });
+
+  test('a real one from another server leaves nothing on our sockets once its timeout is over', async () => {
+    const cluster = new Cluster({ channelPrefix: PREFIX, size: 2 });
+    await cluster.start();
+    try {
+      await cluster.connectOnEach();
+      const err = await new Promise((resolve) => cluster.servers[1].io.timeout(300).emit('nobody-answers', (e) => resolve(e)));
+      expect(err).toBeInstanceOf(Error); // the client on server 0 never answered
+      const sockets = [...cluster.servers[0].io.of('/').sockets.values()];
+      await waitFor(() => sockets.every((s) => s.acks.size === 0), 5000, 'the acknowledgement callbacks on server 0 to be dropped');
+    } finally {
+      await cluster.close();
+    }
+  });
+});
+
 describe('forged server ids', () => {
   const heapAfterGc = () => {
     require('v8').setFlagsFromString('--expose-gc');
