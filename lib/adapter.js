@@ -28,6 +28,11 @@ const MAX_PEERS = 10000;
 const MAX_ACK_REQUESTS = 1000;
 const MAX_TIMER = 2 ** 31 - 1;
 
+// The core keeps maxDisconnectionDuration in 32 bits: a longer one (Infinity too) counts as about 49.7
+// days instead of wrapping around (Infinity would have become 0: nothing recoverable); NaN or <= 0: off.
+const MAX_RECOVERY_MS = 2 ** 32 - 1;
+const recoveryDurationOf = (ms) => (ms > 0 ? Math.min(ms, MAX_RECOVERY_MS) : 0);
+
 const GATE = Symbol("postgres-adapter gate");
 
 // Runs before any middleware of the namespace (socket.io-adapter has no hook for incoming
@@ -63,7 +68,7 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
     this.heartbeatQueued = false; // a HEARTBEAT of ours is queued or in flight (see publish)
     this.pendingFetches = new Set(); // reject functions of fetchSockets() calls waiting for other servers
     const recovery = nsp.server && nsp.server.opts && nsp.server.opts.connectionStateRecovery;
-    this.recoveryDuration = recovery ? recovery.maxDisconnectionDuration : 0;
+    this.recoveryDuration = recovery ? recoveryDurationOf(recovery.maxDisconnectionDuration) : 0;
     this.delivered = new DeliveredLog(); // connection state recovery (lib/recovery.js)
     installGate(nsp);
     if (this.channel === null) {
@@ -186,7 +191,12 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
   // cleared on close(): a closed server does not keep the process alive for the ack timeout.
   broadcastWithAck(packet, opts, clientCountCallback, ack) {
     if (opts && opts.flags && opts.flags.local) {
-      return Adapter.prototype.broadcastWithAck.call(this, packet, opts, clientCountCallback, ack);
+      Adapter.prototype.broadcastWithAck.call(this, packet, opts, clientCountCallback, ack);
+      // Socket.IO completes the ack once it has one client count per server of serverCount(): the
+      // other servers take no part in a local broadcast, so they count 0 clients (without this, every
+      // local emit with an ack ended in its timeout, as with the pure-JS adapter).
+      if (this.readiness.isReady) for (let i = 0; i < this.nodesMap.size; i++) clientCountCallback(0);
+      return;
     }
     const requestId = randomBytes(8).toString("hex");
     this.ackRequests.set(requestId, { clientCountCallback, ack });

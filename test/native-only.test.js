@@ -117,3 +117,20 @@ describe('encoding only where it is written', () => {
     }
   });
 });
+
+describe('acknowledgements', () => {
+  // Upstream (socket.io-adapter's ClusterAdapter): Socket.IO waits for one client count per server it knows
+  // (serverCount()), and a local broadcast gets one, from this server: every io.local.timeout(...).emit(...)
+  // with an ack ends in "operation has timed out", although every client answered.
+  test('io.local.timeout().emit() with an ack settles with the local answers, without the timeout', async () => {
+    const { cluster } = ctx;
+    const local = [await cluster.connect(0), await cluster.connect(0)];
+    const remote = await cluster.connect(1);
+    for (const client of [...local, remote]) client.on('q', (cb) => cb(client.label));
+    const answers = await cluster.servers[0].io.local.timeout(10000).emitWithAck('q');
+    expect(answers.sort()).toEqual(local.map((c) => c.label).sort());
+
+    const none = await cluster.servers[2].io.local.timeout(10000).emitWithAck('q'); // no client there
+    expect(none).toEqual([]);
+  });
+});

@@ -166,3 +166,37 @@ describe('connection state recovery: expiry', () => {
     client.disconnect();
   });
 });
+
+// Socket.IO takes any number (its in-memory adapter compares dates with it): one past what 32 bits hold
+// must not wrap around to a few seconds, nor Infinity to 0.
+describe.each([['Infinity', Infinity], ['2^32 + 1000 ms (about 50 days)', 2 ** 32 + 1000]])(
+  'connection state recovery: maxDisconnectionDuration %s',
+  (_, duration) => {
+    let cluster;
+    beforeAll(async () => {
+      pool = new Pool({ connectionString: process.env.DATABASE_URL, max: 2 });
+      cluster = makeCluster(duration);
+      await cluster.start();
+    });
+    afterAll(async () => {
+      await cluster.close();
+      await pool.end();
+    });
+
+    test('a client cut off recovers, with the packets it missed, after more than a few seconds', async () => {
+      const client = await recoverableClient(cluster, 0);
+      cluster.servers[1].io.emit('x', 1);
+      await waitFor(() => client.got.length === 1, 5000, 'a packet');
+      const id = client.id;
+      await cut(cluster, client, 0);
+      cluster.servers[1].io.emit('missed', 2);
+      await new Promise((resolve) => setTimeout(resolve, 1500)); // longer than a wrapped-around 1000 ms
+      await reconnectTo(cluster, client, 2);
+      expect(client.recovered).toBe(true);
+      expect(client.id).toBe(id);
+      await waitFor(() => client.got.length === 2, 5000, 'the missed packet');
+      expect(client.got).toEqual([['x', 1], ['missed', 2]]);
+      client.disconnect();
+    });
+  },
+);
