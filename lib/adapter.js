@@ -155,6 +155,9 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
     const firstId = this.nsp._ids; // socket.io numbers the packets of a namespace from this counter
     const result = super.onMessage(message, offset);
     if (ackRequest) this.forgetAcks(message.data, firstId);
+    if (message && message.type === MessageType.ADAPTER_CLOSE && this.client.presence) {
+      this.client.presence.closed(uid, this);
+    }
     if (this.nodesMap.size > known) {
       if (this.nodesMap.size > MAX_PEERS) {
         this.nodesMap.delete(uid); // its message was handled; the server is not counted

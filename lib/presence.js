@@ -44,6 +44,7 @@ class Presence {
     this.present = new Map(); // uid -> Date.now() at its session's last state change
     this.heartbeaters = new Map(); // uid -> when last heard of: peers that need heartbeats
     this.unknown = new Set(); // uids heard of, not present in the last query: checked by the next one
+    this.closes = []; // { uid, adapter, at }: ADAPTER_CLOSEs heard, checked by the next looks (see closed)
     this.running = null;
     this.again = false;
     this.timer = null;
@@ -78,6 +79,14 @@ class Presence {
     if (this.present.has(uid)) return;
     if (this.unknown.size < MAX_PENDING) this.unknown.add(uid); // more are heard of again later
     this.refresh();
+  }
+
+  // A peer's ADAPTER_CLOSE in the namespace of `adapter`. Any role may NOTIFY one under a live peer's
+  // uid: with heartbeats that peer would be counted again at its next one, quietly it would not. So a
+  // peer whose session still changes state after its close (its own looks) is asked again there.
+  closed(uid, adapter) {
+    if (!this.enabled || typeof uid !== "string" || uid === EMITTER_UID) return;
+    if (this.closes.length < MAX_PENDING) this.closes.push({ uid, adapter, at: Date.now() });
   }
 
   refresh() {
@@ -147,6 +156,13 @@ class Presence {
       // Past the limit, heartbeats are on anyway (one entry is enough).
       if (!present.has(uid) && this.heartbeaters.size < MAX_PENDING) this.heartbeaters.set(uid, now);
     }
+    // An INITIAL_HEARTBEAT in that namespace, answered by whoever is still there (not by a peer that left it).
+    this.closes = this.closes.filter(({ uid, adapter, at }) => {
+      const seen = present.get(uid);
+      if (seen === undefined || seen <= at) return now - at <= this.timeout;
+      if (this.client.routes.get(adapter.channel) === adapter) adapter.publish({ type: MessageType.INITIAL_HEARTBEAT });
+      return false;
+    });
     for (const adapter of this.client.routes.values()) {
       for (const [uid, lastSeen] of adapter.nodesMap) {
         const seen = present.get(uid);

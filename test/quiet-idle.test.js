@@ -181,4 +181,24 @@ describe('quiet idle', () => {
       if (!exited) child.kill('SIGKILL');
     }
   }, 90000);
+
+  test('an ADAPTER_CLOSE forged under a live server\'s uid (any role may NOTIFY): that server is counted again', async () => {
+    cluster = new Cluster({ channelPrefix: 'quietclose', size: 2, adapterOpts: OPTS });
+    await cluster.start();
+    const [onA] = await cluster.connectOnEach();
+    await sleep(OPTS.heartbeatInterval * 2); // every server has had a look: the cluster is quiet
+    const channel = channelName(cluster.adapterOpts.channelPrefix, '/');
+    const victim = cluster.servers[1].io.of('/').adapter.uid;
+    // In one transaction: the forged close, then a broadcast; once the broadcast is in, so is the close.
+    await watcher.query('BEGIN');
+    await watcher.query('SELECT pg_catalog.pg_notify($1, $2)', [channel, JSON.stringify({ type: 13, uid: victim, nsp: '/' })]);
+    await watcher.query('SELECT pg_catalog.pg_notify($1, $2)', [channel, JSON.stringify({
+      type: 3, uid: 'emitter', nsp: '/', data: { packet: { type: 2, data: ['after-close'], nsp: '/' }, opts: { rooms: [], except: [], flags: {} } },
+    })]);
+    await watcher.query('COMMIT');
+    await waitFor(() => onA.received.some((e) => e[0] === 'after-close'), 5000, 'the broadcast sent after the forged close');
+    await waitFor(async () => (await cluster.servers[0].io.of('/').adapter.serverCount()) === 2, OPTS.heartbeatTimeout * 2,
+      'server 0 to count server 1 again');
+    expect((await cluster.servers[0].io.fetchSockets()).map((s) => s.data.server).sort()).toEqual([0, 1]);
+  }, 30000);
 });
