@@ -44,7 +44,7 @@ class Presence {
     this.present = new Map(); // uid -> Date.now() at its session's last state change
     this.heartbeaters = new Map(); // uid -> when last heard of: peers that need heartbeats
     this.unknown = new Set(); // uids heard of, not present in the last query: checked by the next one
-    this.closes = []; // { uid, adapter, at }: ADAPTER_CLOSEs heard, checked by the next looks (see closed)
+    this.closes = new Map(); // channel NUL uid -> { uid, adapter, at }: ADAPTER_CLOSEs heard (see closed)
     this.running = null;
     this.again = false;
     this.timer = null;
@@ -86,7 +86,9 @@ class Presence {
   // peer whose session still changes state after its close (its own looks) is asked again there.
   closed(uid, adapter) {
     if (!this.enabled || typeof uid !== "string" || uid === EMITTER_UID) return;
-    if (this.closes.length < MAX_PENDING) this.closes.push({ uid, adapter, at: Date.now() });
+    const key = `${adapter.channel}\0${uid}`;
+    if (this.closes.has(key)) return; // one question answers them all
+    if (this.closes.size < MAX_PENDING) this.closes.set(key, { uid, adapter, at: Date.now() });
   }
 
   refresh() {
@@ -157,12 +159,15 @@ class Presence {
       if (!present.has(uid) && this.heartbeaters.size < MAX_PENDING) this.heartbeaters.set(uid, now);
     }
     // An INITIAL_HEARTBEAT in that namespace, answered by whoever is still there (not by a peer that left it).
-    this.closes = this.closes.filter(({ uid, adapter, at }) => {
+    for (const [key, { uid, adapter, at }] of this.closes) {
       const seen = present.get(uid);
-      if (seen === undefined || seen <= at) return now - at <= this.timeout;
+      if (seen === undefined || seen <= at) {
+        if (now - at > this.timeout) this.closes.delete(key);
+        continue;
+      }
+      this.closes.delete(key);
       if (this.client.routes.get(adapter.channel) === adapter) adapter.publish({ type: MessageType.INITIAL_HEARTBEAT });
-      return false;
-    });
+    }
     for (const adapter of this.client.routes.values()) {
       for (const [uid, lastSeen] of adapter.nodesMap) {
         const seen = present.get(uid);

@@ -201,4 +201,27 @@ describe('quiet idle', () => {
       'server 0 to count server 1 again');
     expect((await cluster.servers[0].io.fetchSockets()).map((s) => s.data.server).sort()).toEqual([0, 1]);
   }, 30000);
+
+  test('100000 ADAPTER_CLOSEs forged under a live server\'s uid: it is asked again once, not once per close', async () => {
+    cluster = new Cluster({ channelPrefix: 'quietcloses', size: 2, adapterOpts: OPTS });
+    await cluster.start();
+    const [onA] = await cluster.connectOnEach();
+    await sleep(OPTS.heartbeatInterval * 2);
+    const channel = channelName(cluster.adapterOpts.channelPrefix, '/');
+    const victim = cluster.servers[1].io.of('/').adapter.uid;
+    const published = () => cluster.servers[0].io.of('/').adapter.stats().published.messages;
+    const before = published();
+    // Distinct payloads (PostgreSQL folds identical ones in a transaction), then a broadcast behind them.
+    await watcher.query('BEGIN');
+    await watcher.query(`SELECT pg_catalog.pg_notify($1, '{"type":13,"uid":"' || $2::text || '","nsp":"/","n":' || g::text || '}') FROM generate_series(1, 100000) g`, [channel, victim]);
+    await watcher.query('SELECT pg_catalog.pg_notify($1, $2)', [channel, JSON.stringify({
+      type: 3, uid: 'emitter', nsp: '/', data: { packet: { type: 2, data: ['after-closes'], nsp: '/' }, opts: { rooms: [], except: [], flags: {} } },
+    })]);
+    await watcher.query('COMMIT');
+    await waitFor(() => onA.received.some((e) => e[0] === 'after-closes'), 20000, 'the broadcast sent after the forged closes');
+    await waitFor(async () => (await cluster.servers[0].io.of('/').adapter.serverCount()) === 2, OPTS.heartbeatTimeout * 2,
+      'server 0 to count server 1 again');
+    await sleep(OPTS.heartbeatInterval * 3); // several more looks
+    expect(published() - before).toBeLessThan(10);
+  }, 60000);
 });
