@@ -26,7 +26,7 @@ FLAGS=(-std=c++17 -g -O1 -fno-omit-frame-pointer
 echo "fuzz: building with $CXX into $BUILD"
 "$CXX" "${FLAGS[@]}" "$ROOT/fuzz/json_fuzz.cc" "$ROOT/binding/core/json_codec.cc" -o "$BUILD/json_fuzz"
 "$CXX" "${FLAGS[@]}" "$ROOT/fuzz/msgpack_fuzz.cc" "$ROOT/binding/core/msgpack_codec.cc" \
-  "$ROOT/binding/core/json_codec.cc" "$ROOT/binding/core/broadcast_relay.cc" -o "$BUILD/msgpack_fuzz"
+  "$ROOT/binding/core/json_codec.cc" "$ROOT/binding/core/broadcast_relay.cc" "$ROOT/binding/core/utf8.cc" -o "$BUILD/msgpack_fuzz"
 "$CXX" "${FLAGS[@]}" "$ROOT/fuzz/table_name_fuzz.cc" "$ROOT/binding/core/table_name.cc" -o "$BUILD/table_name_fuzz"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/pgadapter-fuzz.XXXXXX")
