@@ -14,41 +14,42 @@ const recoverableClient = (cluster, serverIndex, rooms) => helpers.recoverableCl
 const cut = (cluster, client, serverIndex) => helpers.cut(cluster, client, serverIndex, { pool, sessionTable: TABLES.sessionTableName });
 const { reconnectTo } = helpers;
 
-function makeCluster(duration) {
-  return new Cluster({
-    channelPrefix: 'recovery',
-    size: 3,
-    adapterOpts: { ...TABLES, createTable: true },
-    serverOpts: { connectionStateRecovery: { maxDisconnectionDuration: duration } },
+// For the describe block it is called in: a cluster of 3 servers with recovery kept `duration` ms, and `pool`.
+function useRecoveryCluster(duration) {
+  const ctx = { cluster: null };
+  beforeAll(async () => {
+    pool = new Pool({ connectionString: process.env.DATABASE_URL, max: 2 });
+    ctx.cluster = new Cluster({
+      channelPrefix: 'recovery',
+      size: 3,
+      adapterOpts: { ...TABLES, createTable: true },
+      serverOpts: { connectionStateRecovery: { maxDisconnectionDuration: duration } },
+    });
+    await ctx.cluster.start();
   });
+  afterAll(async () => {
+    await ctx.cluster.close();
+    await pool.end();
+  });
+  return ctx;
 }
 
 describe('connection state recovery', () => {
-  let cluster;
+  const ctx = useRecoveryCluster(60000);
   const clients = [];
   const track = (c) => (clients.push(c), c);
-
-  beforeAll(async () => {
-    pool = new Pool({ connectionString: process.env.DATABASE_URL, max: 2 });
-    cluster = makeCluster(60000);
-    await cluster.start();
-  });
   afterEach(() => {
     for (const c of clients.splice(0)) c.disconnect();
   });
-  afterAll(async () => {
-    await cluster.close();
-    await pool.end();
-  });
 
   test('a client cut off from A recovers on C with its id, rooms and exactly the missed packets', async () => {
-    const client = track(await recoverableClient(cluster, 0, ['r1']));
-    const [A, B, C] = cluster.servers.map((s) => s.io);
+    const client = track(await recoverableClient(ctx.cluster, 0, ['r1']));
+    const [A, B, C] = ctx.cluster.servers.map((s) => s.io);
     A.emit('before', 0);
     await waitFor(() => client.got.length === 1, 5000, 'the first packet');
     const id = client.id;
 
-    await cut(cluster, client, 0);
+    await cut(ctx.cluster, client, 0);
     B.emit('missed', 1);
     C.to('r1').emit('missed', 2);
     B.to('r2').emit('not-for-me', 3);
@@ -58,7 +59,7 @@ describe('connection state recovery', () => {
     // make sure every server has processed the broadcasts before the client comes back
     await waitFor(async () => (await pool.query(`SELECT count(*)::int AS n FROM ${TABLES.logTableName} WHERE id > $1`, [client._lastOffset])).rows[0].n === 6, 5000, 'the log');
 
-    await reconnectTo(cluster, client, 2);
+    await reconnectTo(ctx.cluster, client, 2);
     expect(client.recovered).toBe(true);
     expect(client.id).toBe(id);
     await waitFor(() => client.got.length >= 5, 5000, 'the missed packets');
@@ -75,27 +76,27 @@ describe('connection state recovery', () => {
   });
 
   test('an unknown offset is not recovered', async () => {
-    const client = track(await recoverableClient(cluster, 0));
-    cluster.servers[1].io.emit('x', 1);
+    const client = track(await recoverableClient(ctx.cluster, 0));
+    ctx.cluster.servers[1].io.emit('x', 1);
     await waitFor(() => client.got.length === 1, 5000, 'a packet');
     const id = client.id;
-    await cut(cluster, client, 0);
+    await cut(ctx.cluster, client, 0);
     client._lastOffset = '999999999999';
-    await reconnectTo(cluster, client, 1);
+    await reconnectTo(ctx.cluster, client, 1);
     expect(client.recovered).toBe(false);
     expect(client.id).not.toBe(id);
   });
 
   test('a session restores once: a second restore of it fails', async () => {
-    const client = track(await recoverableClient(cluster, 0));
-    cluster.servers[2].io.emit('x', 1);
+    const client = track(await recoverableClient(ctx.cluster, 0));
+    ctx.cluster.servers[2].io.emit('x', 1);
     await waitFor(() => client.got.length === 1, 5000, 'a packet');
-    await cut(cluster, client, 0);
+    await cut(ctx.cluster, client, 0);
     const { _pid: pid, _lastOffset: offset } = client;
-    await reconnectTo(cluster, client, 1);
+    await reconnectTo(ctx.cluster, client, 1);
     expect(client.recovered).toBe(true);
 
-    const copy = track(ioClient(`http://127.0.0.1:${cluster.servers[2].port}`, {
+    const copy = track(ioClient(`http://127.0.0.1:${ctx.cluster.servers[2].port}`, {
       transports: ['websocket'], forceNew: true, reconnection: false, auth: { pid, offset },
     }));
     await withTimeout(new Promise((r) => copy.once('connect', r)), 5000, 'connect');
@@ -104,8 +105,8 @@ describe('connection state recovery', () => {
   });
 
   test('two servers broadcasting while a client flaps between servers 100 times: nothing missed or doubled', async () => {
-    const client = track(await recoverableClient(cluster, 0));
-    const [, B, C] = cluster.servers.map((s) => s.io);
+    const client = track(await recoverableClient(ctx.cluster, 0));
+    const [, B, C] = ctx.cluster.servers.map((s) => s.io);
     let sent = 0;
     let sending = true;
     const senders = [B, C].map((io, k) => (async () => {
@@ -118,9 +119,9 @@ describe('connection state recovery', () => {
     await waitFor(() => client.got.length > 0, 5000, 'the first packet');
     let at = 0;
     for (let flap = 0; flap < 100; flap++) {
-      await cut(cluster, client, at);
+      await cut(ctx.cluster, client, at);
       at = (at + 1) % 3;
-      await reconnectTo(cluster, client, at);
+      await reconnectTo(ctx.cluster, client, at);
       expect(client.recovered).toBe(true);
     }
     sending = false;
@@ -138,29 +139,20 @@ describe('connection state recovery', () => {
 });
 
 describe('connection state recovery: expiry', () => {
-  let cluster;
-  beforeAll(async () => {
-    pool = new Pool({ connectionString: process.env.DATABASE_URL, max: 2 });
-    cluster = makeCluster(300);
-    await cluster.start();
-  });
-  afterAll(async () => {
-    await cluster.close();
-    await pool.end();
-  });
+  const ctx = useRecoveryCluster(300);
 
   test('an expired session is not recovered', async () => {
-    const client = await recoverableClient(cluster, 0);
-    cluster.servers[1].io.emit('x', 1);
+    const client = await recoverableClient(ctx.cluster, 0);
+    ctx.cluster.servers[1].io.emit('x', 1);
     await waitFor(() => client.got.length === 1, 5000, 'a packet');
     const id = client.id;
-    await cut(cluster, client, 0);
+    await cut(ctx.cluster, client, 0);
     await waitFor(
       async () => (await pool.query(`SELECT 1 FROM ${TABLES.sessionTableName} WHERE pid = $1 AND expires_at < now()`, [client._pid])).rowCount === 1,
       5000,
       'the session to expire',
     );
-    await reconnectTo(cluster, client, 2);
+    await reconnectTo(ctx.cluster, client, 2);
     expect(client.recovered).toBe(false);
     expect(client.id).not.toBe(id);
     client.disconnect();
@@ -172,26 +164,17 @@ describe('connection state recovery: expiry', () => {
 describe.each([['Infinity', Infinity], ['2^32 + 1000 ms (about 50 days)', 2 ** 32 + 1000]])(
   'connection state recovery: maxDisconnectionDuration %s',
   (_, duration) => {
-    let cluster;
-    beforeAll(async () => {
-      pool = new Pool({ connectionString: process.env.DATABASE_URL, max: 2 });
-      cluster = makeCluster(duration);
-      await cluster.start();
-    });
-    afterAll(async () => {
-      await cluster.close();
-      await pool.end();
-    });
+    const ctx = useRecoveryCluster(duration);
 
     test('a client cut off recovers, with the packets it missed, after more than a few seconds', async () => {
-      const client = await recoverableClient(cluster, 0);
-      cluster.servers[1].io.emit('x', 1);
+      const client = await recoverableClient(ctx.cluster, 0);
+      ctx.cluster.servers[1].io.emit('x', 1);
       await waitFor(() => client.got.length === 1, 5000, 'a packet');
       const id = client.id;
-      await cut(cluster, client, 0);
-      cluster.servers[1].io.emit('missed', 2);
+      await cut(ctx.cluster, client, 0);
+      ctx.cluster.servers[1].io.emit('missed', 2);
       await new Promise((resolve) => setTimeout(resolve, 1500)); // longer than a wrapped-around 1000 ms
-      await reconnectTo(cluster, client, 2);
+      await reconnectTo(ctx.cluster, client, 2);
       expect(client.recovered).toBe(true);
       expect(client.id).toBe(id);
       await waitFor(() => client.got.length === 2, 5000, 'the missed packet');
