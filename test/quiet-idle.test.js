@@ -63,6 +63,18 @@ function connectTo(port) {
   );
 }
 
+// In one transaction: what `forge` ([sql, params]) sends, then a broadcast of event `ev`; returns once `client`
+// has that broadcast, and so the servers have handled what was forged before it.
+async function forgeThenBroadcast(channel, [sql, params], ev, client, timeoutMs) {
+  await watcher.query('BEGIN');
+  await watcher.query(sql, params);
+  await watcher.query('SELECT pg_catalog.pg_notify($1, $2)', [channel, JSON.stringify({
+    type: 3, uid: 'emitter', nsp: '/', data: { packet: { type: 2, data: [ev], nsp: '/' }, opts: { rooms: [], except: [], flags: {} } },
+  })]);
+  await watcher.query('COMMIT');
+  await waitFor(() => client.received.some((e) => e[0] === ev), timeoutMs, `the broadcast sent after the forged messages (${ev})`);
+}
+
 const counts = (cluster) => Promise.all(cluster.servers.map((s) => s.io.of('/').adapter.serverCount()));
 
 describe('quiet idle', () => {
@@ -189,14 +201,8 @@ describe('quiet idle', () => {
     await sleep(OPTS.heartbeatInterval * 2); // every server has had a look: the cluster is quiet
     const channel = channelName(cluster.adapterOpts.channelPrefix, '/');
     const victim = cluster.servers[1].io.of('/').adapter.uid;
-    // In one transaction: the forged close, then a broadcast; once the broadcast is in, so is the close.
-    await watcher.query('BEGIN');
-    await watcher.query('SELECT pg_catalog.pg_notify($1, $2)', [channel, JSON.stringify({ type: 13, uid: victim, nsp: '/' })]);
-    await watcher.query('SELECT pg_catalog.pg_notify($1, $2)', [channel, JSON.stringify({
-      type: 3, uid: 'emitter', nsp: '/', data: { packet: { type: 2, data: ['after-close'], nsp: '/' }, opts: { rooms: [], except: [], flags: {} } },
-    })]);
-    await watcher.query('COMMIT');
-    await waitFor(() => onA.received.some((e) => e[0] === 'after-close'), 5000, 'the broadcast sent after the forged close');
+    await forgeThenBroadcast(channel, ['SELECT pg_catalog.pg_notify($1, $2)', [channel, JSON.stringify({ type: 13, uid: victim, nsp: '/' })]],
+      'after-close', onA, 5000);
     await waitFor(async () => (await cluster.servers[0].io.of('/').adapter.serverCount()) === 2, OPTS.heartbeatTimeout * 2,
       'server 0 to count server 1 again');
     expect((await cluster.servers[0].io.fetchSockets()).map((s) => s.data.server).sort()).toEqual([0, 1]);
@@ -211,14 +217,9 @@ describe('quiet idle', () => {
     const victim = cluster.servers[1].io.of('/').adapter.uid;
     const published = () => cluster.servers[0].io.of('/').adapter.stats().published.messages;
     const before = published();
-    // Distinct payloads (PostgreSQL folds identical ones in a transaction), then a broadcast behind them.
-    await watcher.query('BEGIN');
-    await watcher.query(`SELECT pg_catalog.pg_notify($1, '{"type":13,"uid":"' || $2::text || '","nsp":"/","n":' || g::text || '}') FROM generate_series(1, 100000) g`, [channel, victim]);
-    await watcher.query('SELECT pg_catalog.pg_notify($1, $2)', [channel, JSON.stringify({
-      type: 3, uid: 'emitter', nsp: '/', data: { packet: { type: 2, data: ['after-closes'], nsp: '/' }, opts: { rooms: [], except: [], flags: {} } },
-    })]);
-    await watcher.query('COMMIT');
-    await waitFor(() => onA.received.some((e) => e[0] === 'after-closes'), 20000, 'the broadcast sent after the forged closes');
+    // Distinct payloads (PostgreSQL folds identical ones in a transaction).
+    await forgeThenBroadcast(channel, [`SELECT pg_catalog.pg_notify($1, '{"type":13,"uid":"' || $2::text || '","nsp":"/","n":' || g::text || '}') FROM generate_series(1, 100000) g`,
+      [channel, victim]], 'after-closes', onA, 20000);
     await waitFor(async () => (await cluster.servers[0].io.of('/').adapter.serverCount()) === 2, OPTS.heartbeatTimeout * 2,
       'server 0 to count server 1 again');
     await sleep(OPTS.heartbeatInterval * 3); // several more looks
