@@ -70,8 +70,8 @@ const SCENARIOS = {
   local: { title: "Socket.IO alone: io.local.emit on B/C at 1,000 msg/s", receivers: "clients", latency: true, burst: 1, local: "latency" },
   localburst: { title: "Socket.IO alone: io.local.emit on B/C at 1,000 msg/s in bursts of 20", receivers: "clients", latency: true, burst: 20, local: "burst" },
   // The whole floor, measured in place: A -> PostgreSQL -> B/C -> client through bench/ideal.js (raw
-  // NOTIFY written to a socket, raw notifications read from one and io.local.emit), the servers'
-  // adapters idle. What an adapter that cost nothing would show, on the same loaded cores.
+  // NOTIFY written to a socket, raw notifications read from one and io.local.emit), servers without an
+  // adapter. What an adapter that cost nothing would show, on the same shared cores.
   ideal: { title: "adapter that costs nothing (bench/ideal.js) at 1,000 msg/s", receivers: "clients", latency: true, burst: 1, ideal: "latency" },
   idealburst: { title: "adapter that costs nothing (bench/ideal.js) at 1,000 msg/s in bursts of 20", receivers: "clients", latency: true, burst: 20, ideal: "burst" },
 };
@@ -200,7 +200,9 @@ async function runOne(ctx, scenario, adapter) {
   const sc = SCENARIOS[scenario];
   await ctx.db.query(`TRUNCATE ${ctx.table}`);
   const prefix = `bench${process.pid}r${runIdx}${adapter}`;
-  const env = { BENCH_ADAPTER: adapter, BENCH_URL: ctx.url, BENCH_PREFIX: prefix, BENCH_RECOVERY: CFG.recovery ? "1" : "0" };
+  // The `ideal` scenarios' servers have no adapter at all: no listening session of theirs is woken by
+  // each NOTIFY (PostgreSQL wakes every listening session of the database, whatever its channels).
+  const env = { BENCH_ADAPTER: sc.ideal ? "none" : adapter, BENCH_URL: ctx.url, BENCH_PREFIX: prefix, BENCH_RECOVERY: CFG.recovery ? "1" : "0" };
   // One profile per server, named by its role (Node 20 does not expand a pid in --cpu-prof-name).
   const execArgvOf = (i) => {
     const args = CFG.cpuProf
@@ -228,9 +230,10 @@ async function runOne(ctx, scenario, adapter) {
     } else {
       offs.push(clients.on((m) => m.type === "probe" && probed.add(m.i)));
     }
+    // The ideal path is ready once B's and C's LISTEN ran (there is no adapter to probe through).
     if (sc.ideal) await Promise.all(servers.slice(1).map((s) => s.request({ cmd: "ideal-listen" }, "ideal-listening")));
     const t0 = Date.now();
-    while (probed.size < 2) {
+    while (probed.size < 2 && !sc.ideal) {
       if (Date.now() - t0 > 20000) throw new Error("receivers never got the probe (adapter not working?)");
       servers[0].send({ cmd: "probe" });
       await sleep(100);

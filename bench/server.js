@@ -1,7 +1,7 @@
 "use strict";
 // One Socket.IO server of the bench, in its own process (forked by bench/run.js).
 //
-// env: BENCH_ADAPTER=pure|native, BENCH_URL (PostgreSQL), BENCH_PREFIX (channelPrefix), BENCH_ID.
+// env: BENCH_ADAPTER=pure|native|none (none: Socket.IO's in-memory adapter), BENCH_URL (PostgreSQL), BENCH_PREFIX (channelPrefix), BENCH_ID.
 // IPC in:  {cmd:"flood", scenario, window} | {cmd:"progress", delivered} | {cmd:"latency", rate, burst, local, ideal}
 //          {cmd:"ideal-listen"} | {cmd:"stop"} | {cmd:"probe"} | {cmd:"count", on} | {cmd:"cpu", tag} | {cmd:"close"}
 // IPC out: {type:"ready", port} | {type:"progress", count, maxSeq, reordered} | {type:"probe"}
@@ -38,7 +38,7 @@ pool.on("error", () => errors++);
 let createAdapter;
 if (kind === "pure") createAdapter = require("@socket.io/postgres-adapter").createAdapter;
 else if (kind === "native") createAdapter = require("../lib").createAdapter;
-else throw new Error(`BENCH_ADAPTER must be pure or native, got ${kind}`);
+else if (kind !== "none") throw new Error(`BENCH_ADAPTER must be pure, native or none, got ${kind}`);
 
 // --recovery: connection state recovery on (ours logs every recoverable broadcast; the pure-JS
 // adapter does not support it and behaves as without).
@@ -46,7 +46,7 @@ const recovery = process.env.BENCH_RECOVERY === "1";
 if (recovery && kind === "native") adapterOpts.createTable = true;
 const httpServer = http.createServer();
 const io = new Server(httpServer, {
-  adapter: createAdapter(pool, adapterOpts),
+  ...(createAdapter ? { adapter: createAdapter(pool, adapterOpts) } : {}),
   serveClient: false,
   ...(recovery ? { connectionStateRecovery: { maxDisconnectionDuration: 120000 } } : {}),
 });
