@@ -71,7 +71,10 @@ export interface PostgresAdapterOptions extends Partial<ClusterAdapterOptions> {
   errorHandler?: (err: PostgresAdapterError) => void;
   /** Create the attachment table (and the recovery tables when recovery is on) if missing. @default false */
   createTable?: boolean;
-  /** Messages kept while PostgreSQL is unreachable; more are dropped and reported. @default 10000 */
+  /**
+   * Messages waiting to be sent to PostgreSQL (while it is unreachable or slower than the emits, and those of one
+   * synchronous loop of emits); more are dropped and reported (PUBLISH_DROPPED). @default 10000
+   */
   maxPublishQueue?: number;
   /** On close, how long (ms) to wait for queued messages to be sent. @default 2000 */
   closeTimeout?: number;
