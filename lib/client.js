@@ -153,6 +153,9 @@ class SharedClient {
     } else if (err.code === codes.RECONNECTED && this.linksDown > 0) {
       this.linksDown--;
     }
+    if (err.code === codes.PUBLISH_FAILED || err.code === codes.PUBLISH_DROPPED) {
+      for (const adapter of this.routes.values()) adapter.onPublishLost();
+    }
     if (err && err.code === codes.RECOVERY_UNAVAILABLE) {
       // Once per client, and visible without DEBUG: the user has a table to create.
       console.warn(`socket.io-postgres-native: ${err.message}`);

@@ -90,3 +90,31 @@ test('default_transaction_isolation = serializable on the role: concurrent recov
   const failed = errors.filter((e) => e.code === 'RECOVERY_FAILED');
   expect({ failed: failed.length, reports: describeErrors(failed) }).toEqual({ failed: 0, reports: '(none)' });
 });
+
+// Quiet idle skips the periodic heartbeat, so membership rests on the INITIAL_HEARTBEAT and its answers: one
+// that PostgreSQL refused once (any transient publish failure) must be sent again, or the two servers never
+// count each other while the cluster is idle (fetchSockets() silently misses the other server's sockets).
+test('a server whose INITIAL_HEARTBEAT PostgreSQL refused (pg_notify revoked for a moment) still joins a quiet cluster', async () => {
+  const url = await roleWith('notify_revoked', {}); // both servers under one role: they see each other's sessions
+  const errors = [[], []];
+  cluster = new Cluster({ channelPrefix: 'rolesettings', size: 0, poolConfig: { connectionString: url } });
+  await cluster.addServer({ errorHandler: (err) => errors[0].push(err) });
+  await cluster.waitReady();
+  try {
+    await admin.query('REVOKE EXECUTE ON FUNCTION pg_catalog.pg_notify(pg_catalog.text, pg_catalog.text) FROM PUBLIC');
+    await cluster.addServer({ errorHandler: (err) => errors[1].push(err) });
+    await waitFor(() => errors[1].some((e) => e.code === 'PUBLISH_FAILED'), 5000, 'the new server to report its refused publish');
+  } finally {
+    await admin.query('GRANT EXECUTE ON FUNCTION pg_catalog.pg_notify(pg_catalog.text, pg_catalog.text) TO PUBLIC');
+  }
+  // Idle from here on: no broadcast that would introduce the servers to each other.
+  await waitFor(async () => {
+    const counts = await Promise.all(cluster.servers.map((s) => s.io.of('/').adapter.serverCount()));
+    return counts.every((n) => n === 2);
+  }, 10000, 'both servers to count each other');
+  await cluster.connectOnEach();
+  const seen = await Promise.all(cluster.servers.map((s) => s.io.fetchSockets().then((sockets) => sockets.length)));
+  expect(seen).toEqual([2, 2]);
+  expect(describeErrors(errors[0])).toBe('(none)');
+  expect(describeErrors(errors[1].filter((e) => e.code !== 'PUBLISH_FAILED'))).toBe('(none)');
+});
