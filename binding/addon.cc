@@ -5,6 +5,7 @@
 #include "core/value.h"
 #include "napi/codec_exports.h"
 #include "napi/coded_error.h"
+#include "napi/js_value.h"
 #include "napi/native_client.h"
 #include "napi/table_name_export.h"
 
@@ -27,6 +28,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("errorCodes", ErrorCodes(env));
   // Arrays and objects a message may nest (lib/plain-json.js leaves deeper ones to the encoder, which refuses them).
   exports.Set("maxNesting", Napi::Number::New(env, static_cast<double>(pgadapter::kMaxNesting)));
+  exports.Set("setUnboxer", Napi::Function::New(env, pgadapter::napi::SetUnboxer, "setUnboxer"));
   exports.Set("setErrorClass", Napi::Function::New(env, pgadapter::napi::SetErrorClass, "setErrorClass"));
   return exports;
 }

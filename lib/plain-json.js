@@ -4,8 +4,24 @@
 // more than everything else a small publish does. Whatever is not plain data (binary, a toJSON of its own, a
 // BigInt, too deep or large messages, a getter that throws) gets undefined and takes the native encoder, which
 // handles, refuses and reports every case.
-const { isAnyArrayBuffer, isBoxedPrimitive } = require("util").types;
-const { maxNesting } = require("./native");
+const types = require("util").types;
+const native = require("./native");
+
+const { isAnyArrayBuffer, isBoxedPrimitive } = types;
+const { maxNesting } = native;
+
+// What JSON.stringify writes for a boxed primitive, for the native encoder (which cannot tell one from
+// an object with N-API alone): a String as its text, a Number as its number, a Boolean as its value, a
+// BigInt as the BigInt (refused, as JSON.stringify refuses it); anything else (a boxed Symbol too,
+// written as {}) is returned as it is.
+function unbox(v) {
+  if (!isBoxedPrimitive(v) || types.isSymbolObject(v)) return v;
+  if (types.isStringObject(v)) return String(v);
+  if (types.isNumberObject(v)) return Number(v);
+  if (types.isBooleanObject(v)) return Boolean.prototype.valueOf.call(v);
+  return BigInt.prototype.valueOf.call(v);
+}
+native.setUnboxer(unbox);
 
 const dateToJSON = Date.prototype.toJSON;
 // A notification holds less than 8000 bytes: a message with more characters (strings, keys, values) goes to the

@@ -1,33 +1,21 @@
 #include "napi/coded_error.h"
 
+#include "napi/instance_data.h"
+
 namespace pgadapter::napi {
-
-namespace {
-
-// The addon's instance data (one per Node environment, freed with it).
-struct ErrorClass {
-  Napi::FunctionReference ctor;
-};
-
-}  // namespace
 
 Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsFunction()) throw Napi::TypeError::New(env, "setErrorClass expects a constructor");
-  auto* data = env.GetInstanceData<ErrorClass>();
-  if (data == nullptr) {
-    data = new ErrorClass();
-    env.SetInstanceData(data);
-  }
-  data->ctor = Napi::Persistent(info[0].As<Napi::Function>());
+  Instance(env).error_ctor = Napi::Persistent(info[0].As<Napi::Function>());
   return env.Undefined();
 }
 
 Napi::Error CodedError(Napi::Env env, const std::string& message, const char* code) {
-  auto* data = env.GetInstanceData<ErrorClass>();
-  if (data != nullptr && !data->ctor.IsEmpty()) {
+  auto* data = env.GetInstanceData<InstanceData>();
+  if (data != nullptr && !data->error_ctor.IsEmpty()) {
     try {
-      Napi::Object err = data->ctor.New({Napi::String::New(env, message), Napi::String::New(env, code)});
+      Napi::Object err = data->error_ctor.New({Napi::String::New(env, message), Napi::String::New(env, code)});
       return Napi::Error(env, err);
     } catch (const Napi::Error&) {
       // the class threw: a plain Error below

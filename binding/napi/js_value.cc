@@ -6,6 +6,7 @@
 
 #include "core/error_codes.h"
 #include "napi/coded_error.h"
+#include "napi/instance_data.h"
 
 namespace pgadapter {
 namespace napi {
@@ -198,17 +199,47 @@ class Converter {
     uint32_t len;
     check(env_, napi_get_array_length(env_, names, &len));
     if (len == 0 && (convert_date(v, out) || convert_other_binary(v, out))) return;
+    std::string first_key;
+    napi_value first = nullptr;
+    if (len > 0) {
+      check(env_, napi_get_element(env_, names, 0, &first));
+      read_string(env_, first, first_key, bytes_left_);
+    }
+    // A boxed String has the keys "0".."n-1", a boxed Number or Boolean none: only such objects are
+    // asked (one call into JavaScript) whether they are boxed primitives, which JSON.stringify writes
+    // as their primitive.
+    if ((len == 0 || first_key == "0") && unbox(v, out, depth, holder_key, index)) return;
     check_depth(depth);
     take_values(len);
     out = Value::map();
     out.fields.resize(len);
     for (uint32_t i = 0; i < len; ++i) {
       napi_value key, item;
-      check(env_, napi_get_element(env_, names, i, &key));
-      read_string(env_, key, out.fields[i].first, bytes_left_);
+      if (i == 0) {
+        key = first;
+        out.fields[0].first = std::move(first_key);
+      } else {
+        check(env_, napi_get_element(env_, names, i, &key));
+        read_string(env_, key, out.fields[i].first, bytes_left_);
+      }
       check(env_, napi_get_property(env_, v, key, &item));
       convert(item, out.fields[i].second, depth + 1, key, 0, true);
     }
+  }
+
+  // A boxed String, Number or Boolean (BigInt too, which convert() then refuses as JSON.stringify
+  // does): converted as the primitive lib/ 's unboxer returns for it. False for any other object
+  // (the unboxer returns the object itself), or when no unboxer is registered.
+  bool unbox(napi_value v, Value& out, int depth, napi_value holder_key, uint32_t index) {
+    auto* data = Napi::Env(env_).GetInstanceData<InstanceData>();
+    if (data == nullptr || data->unbox.IsEmpty()) return false;
+    napi_value result;
+    check(env_, napi_call_function(env_, v, data->unbox.Value(), 1, &v, &result));
+    bool same;
+    check(env_, napi_strict_equals(env_, result, v, &same));
+    if (same) return false;
+    convert(result, out, depth, holder_key, index, false);
+    return true;
   }
 
   // An array or object at `depth` (0 at the top) is at level depth + 1 of kMaxNesting.
@@ -377,6 +408,13 @@ napi_value from_value(napi_env env, const Value& v) {
 }
 
 }  // namespace
+
+Napi::Value SetUnboxer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsFunction()) throw Napi::TypeError::New(env, "setUnboxer expects a function");
+  Instance(env).unbox = Napi::Persistent(info[0].As<Napi::Function>());
+  return env.Undefined();
+}
 
 Value ToValue(Napi::Env env, napi_value v, ToValueResult& info) {
   Converter converter(env, info);

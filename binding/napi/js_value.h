@@ -20,6 +20,10 @@ struct ToValueResult {
 // method throws.
 Value ToValue(Napi::Env env, napi_value v, ToValueResult& info);
 
+// setUnboxer(fn): fn(object) returns the primitive JSON.stringify writes for a boxed String, Number,
+// Boolean or BigInt, else the object itself (lib/plain-json.js registers it).
+Napi::Value SetUnboxer(const Napi::CallbackInfo& info);
+
 // The inverse: Binary -> Buffer (copied), Timestamp -> Date, Map -> plain object.
 Napi::Value FromValue(Napi::Env env, const Value& v);
 
