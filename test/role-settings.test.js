@@ -118,3 +118,29 @@ test('a server whose INITIAL_HEARTBEAT PostgreSQL refused (pg_notify revoked for
   expect(describeErrors(errors[0])).toBe('(none)');
   expect(describeErrors(errors[1].filter((e) => e.code !== 'PUBLISH_FAILED'))).toBe('(none)');
 });
+
+test('lock_timeout on the role: a large broadcast waits out a lock held for a moment on the attachments table', async () => {
+  const url = await roleWith('lock_timeout', { lock_timeout: '50ms' }, 'SUPERUSER');
+  const errors = [];
+  cluster = new Cluster({
+    channelPrefix: 'rolesettings', size: 2,
+    adapterOpts: { errorHandler: (err) => errors.push(err) },
+    poolConfig: { connectionString: url },
+  });
+  await cluster.start();
+  await cluster.connectOnEach();
+  const locker = new Client({ connectionString: process.env.DATABASE_URL });
+  await locker.connect();
+  try {
+    // Another session (a migration, a VACUUM FULL) holds a lock that blocks INSERT for well under statementTimeout.
+    await locker.query('BEGIN');
+    await locker.query('LOCK TABLE socket_io_attachments IN SHARE MODE');
+    cluster.servers[0].io.emit('big', 'x'.repeat(20000)); // over NOTIFY's payload limit: an attachment row
+    await sleep(500);
+    await locker.query('ROLLBACK');
+  } finally {
+    await locker.end();
+  }
+  await waitFor(() => cluster.clients[1].received.some((e) => e[0] === 'big'), 5000, 'the large broadcast to reach the other server');
+  expect(describeErrors(errors)).toBe('(none)');
+});
