@@ -23,7 +23,12 @@ const CLIENTS = [
   ['o1', 2, '/other', []],
   ['d0', 0, DYN, ['a']],
   ['d1', 1, DYN, []],
+  // HTTP long-polling clients (a relayed packet is written otherwise than on a websocket)
+  ['p0', 0, '/', ['b']],
+  ['p1', 1, '/', ['a', 7]],
+  ['p2', 2, '/', []],
 ];
+const POLLING = new Set(['p0', 'p1', 'p2']);
 
 const tag = Object.prototype.toString;
 const hex = (v) => Buffer.from(v.buffer || v, v.byteOffset || 0, v.byteLength).toString('hex');
@@ -66,8 +71,8 @@ function normHandshake(h, ids) {
     keys: Object.keys(h).sort(),
     headerKeys: Object.keys(h.headers).sort(),
     types: Object.keys(h).map((k) => typeof h[k]),
-    url: h.url,
-    query: norm(h.query),
+    url: h.url.replace(/([?&]t=)[^&]*/, '$1<t>'), // polling's cache buster
+    query: norm({ ...h.query, ...(h.query.t ? { t: '<t>' } : {}) }),
     auth: norm(h.auth, ids),
     xdomain: h.xdomain,
     secure: h.secure,
@@ -136,6 +141,8 @@ function odd() {
     { toJSON: 5, k: 1 }, // 12: a toJSON that is not a function
     { '2': 'b', '1': 'a', z: 'z', '-1': 'm', '01': 'o' }, // 13
     Object.assign([1, 2], { extra: 'dropped' }), // 14
+    JSON.parse('{"__proto__": {"x": 1}, "y": 2}'), // 15: an own "__proto__" key
+    new SharedArrayBuffer(4), // 16: not binary for Socket.IO (JSON: {})
   ];
 }
 // The ones @msgpack/msgpack (the pure-JS adapter's attachments) writes as JSON would: it calls no toJSON,
@@ -147,6 +154,8 @@ const OPS = [
   ['plain broadcast', (c) => {
     c.io(0).emit('e1', 1, 'two', { three: [3] }, null, true, false);
     c.io(1).emit(42, 'a number as the event name');
+    c.io(2).emit('', 'an empty event name');
+    c.io(0).emit(LONE, SEPS);
   }],
   ['empty and many arguments', (c) => {
     c.io(1).emit('empty');
@@ -169,6 +178,9 @@ const OPS = [
     c.io(1).emit('b2', { a: { b: [BIN.u8, { c: BIN.slice }] } }, 'text', BIN.ab);
     c.io(2).emit('b3', [BIN.i16, BIN.f64], BIN.empty);
     c.io(0).emit('b4', [[[[BIN.buf]]]], { deep: [[{ x: [BIN.ab] }]] });
+    c.io(1).emit('b6', new BigInt64Array([-1n, 2n]), new Uint8ClampedArray([300, 5]), new Float32Array([0.5]), new DataView(new Uint8Array([9, 8, 7]).buffer, 1, 2));
+    // socket.io-client's decoder takes at most 10 binaries a packet (maxAttachments)
+    c.io(0).emit('b7', Array.from({ length: 10 }, (_, i) => Buffer.from([i, 255 - i])));
     c.io(2).emit('b5', { [LONE]: BIN.buf, [SEPS]: [SEPS, LONE], '': 0, 'é': { '\u2028': BIN.u8 } });
   }],
   ['dates', (c) => {
@@ -358,7 +370,7 @@ async function startCluster(kinds, prefix, adapterOpts = {}) {
   const clients = {};
   const ids = new Map();
   for (const [label, server, nsp, rooms] of CLIENTS) {
-    const client = await cluster.connect(server, { nsp, rooms, label });
+    const client = await cluster.connect(server, { nsp, rooms, label, transports: POLLING.has(label) ? ['polling'] : ['websocket'] });
     answer(client);
     clients[label] = client;
     ids.set(client.id, label);
@@ -492,6 +504,9 @@ const EMITTER_OPS = [
     s.serverSideEmit('sse', 1, WHEN, BIN.buf, NUMBERS);
     s.serverSideEmit('sse-plain', LONE, WHEN, { n: NUMBERS });
     s.serverSideEmit('sse-odd', ...odd());
+    // @socket.io/postgres-emitter's BroadcastOperator has serverSideEmit too (rooms do not apply to it);
+    // a Socket.IO server's has not.
+    (s.constructor.name === 'Server' ? s : s.to('a').except('b')).serverSideEmit('sse-plain', 'through to()', WHEN);
   }],
   ['socketsJoin and socketsLeave', (s) => {
     s.in('a').socketsJoin(['ej1', 'ej2']);
