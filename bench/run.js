@@ -5,7 +5,7 @@
 //
 //   npm run bench                # full run (~4 min on 2 cores)
 //   npm run bench -- --quick     # ~1 min
-//   options: --rounds=N --duration=MS --warmup=MS --window=N --only=sse,small,b4k,b20k,bin1k,latency,burst,local,localburst
+//   options: --rounds=N --duration=MS --warmup=MS --window=N --only=sse,small,b4k,b20k,bin1k,latency,burst,local,localburst,ideal,idealburst
 //            --adapters=pure,native --no-ceiling --cpu-prof (servers write .cpuprofile files to bench/results/prof)
 //            --recovery (servers run with connectionStateRecovery: the cost of logging every broadcast)
 //            --no-write (do not touch bench/results)
@@ -43,7 +43,7 @@ const CFG = {
   window: opt("window", null) === null ? null : Number(opt("window")), // default: per scenario
   latencyRate: 1000,
   ceilingSeconds: QUICK ? 1.5 : 3,
-  scenarios: opt("only", "sse,small,b4k,b20k,bin1k,latency,burst,local,localburst").split(","),
+  scenarios: opt("only", "sse,small,b4k,b20k,bin1k,latency,burst,local,localburst,ideal,idealburst").split(","),
   adapters: opt("adapters", "pure,native").split(","),
   ceiling: !flag("no-ceiling"),
   cpuProf: flag("cpu-prof"),
@@ -69,6 +69,11 @@ const SCENARIOS = {
   // The other part of the floor: B and C emit to their own client (io.local), no adapter, no PostgreSQL.
   local: { title: "Socket.IO alone: io.local.emit on B/C at 1,000 msg/s", receivers: "clients", latency: true, burst: 1, local: "latency" },
   localburst: { title: "Socket.IO alone: io.local.emit on B/C at 1,000 msg/s in bursts of 20", receivers: "clients", latency: true, burst: 20, local: "burst" },
+  // The whole floor, measured in place: A -> PostgreSQL -> B/C -> client through bench/ideal.js (raw
+  // NOTIFY written to a socket, raw notifications read from one and io.local.emit), servers without an
+  // adapter. What an adapter that cost nothing would show, on the same shared cores.
+  ideal: { title: "adapter that costs nothing (bench/ideal.js) at 1,000 msg/s", receivers: "clients", latency: true, burst: 1, ideal: "latency" },
+  idealburst: { title: "adapter that costs nothing (bench/ideal.js) at 1,000 msg/s in bursts of 20", receivers: "clients", latency: true, burst: 20, ideal: "burst" },
 };
 for (const s of CFG.scenarios) if (!SCENARIOS[s]) throw new Error(`unknown scenario ${s}`);
 
@@ -195,7 +200,9 @@ async function runOne(ctx, scenario, adapter) {
   const sc = SCENARIOS[scenario];
   await ctx.db.query(`TRUNCATE ${ctx.table}`);
   const prefix = `bench${process.pid}r${runIdx}${adapter}`;
-  const env = { BENCH_ADAPTER: adapter, BENCH_URL: ctx.url, BENCH_PREFIX: prefix, BENCH_RECOVERY: CFG.recovery ? "1" : "0" };
+  // The `ideal` scenarios' servers have no adapter at all: no listening session of theirs is woken by
+  // each NOTIFY (PostgreSQL wakes every listening session of the database, whatever its channels).
+  const env = { BENCH_ADAPTER: sc.ideal ? "none" : adapter, BENCH_URL: ctx.url, BENCH_PREFIX: prefix, BENCH_RECOVERY: CFG.recovery ? "1" : "0" };
   // One profile per server, named by its role (Node 20 does not expand a pid in --cpu-prof-name).
   const execArgvOf = (i) => {
     const args = CFG.cpuProf
@@ -223,8 +230,10 @@ async function runOne(ctx, scenario, adapter) {
     } else {
       offs.push(clients.on((m) => m.type === "probe" && probed.add(m.i)));
     }
+    // The ideal path is ready once B's and C's LISTEN ran (there is no adapter to probe through).
+    if (sc.ideal) await Promise.all(servers.slice(1).map((s) => s.request({ cmd: "ideal-listen" }, "ideal-listening")));
     const t0 = Date.now();
-    while (probed.size < 2) {
+    while (probed.size < 2 && !sc.ideal) {
       if (Date.now() - t0 > 20000) throw new Error("receivers never got the probe (adapter not working?)");
       servers[0].send({ cmd: "probe" });
       await sleep(100);
@@ -252,7 +261,7 @@ async function runOne(ctx, scenario, adapter) {
     void receiverOf;
 
     const emitters = sc.local ? servers.slice(1) : [servers[0]];
-    if (sc.latency) for (const e of emitters) e.send({ cmd: "latency", rate: CFG.latencyRate, burst: sc.burst, local: !!sc.local });
+    if (sc.latency) for (const e of emitters) e.send({ cmd: "latency", rate: CFG.latencyRate, burst: sc.burst, local: !!sc.local, ideal: !!sc.ideal });
     else servers[0].send({ cmd: "flood", scenario, window: CFG.window || (typeof sc.window === "number" ? sc.window : sc.window[adapter]) });
     await sleep(CFG.warmupMs);
     if (sc.latency) clients.send({ cmd: "record", on: true });
@@ -425,6 +434,23 @@ function tables(summary, ceiling) {
       );
     }
   }
+  // The floor measured in place (the `ideal` rows): the best ratio any adapter could reach in this run.
+  for (const [idealName, sc] of Object.entries(SCENARIOS).filter(([, x]) => x.ideal)) {
+    const target = sc.ideal;
+    const lat = (name, adapter) => summary[name] && summary[name][adapter] && summary[name][adapter].latency;
+    const floors = ["pure", "native"].map((a) => lat(idealName, a)).filter(Boolean);
+    const pure = lat(target, "pure");
+    const native = lat(target, "native");
+    if (floors.length === 0 || !pure || !native) continue;
+    const floor = (k) => floors.reduce((sum, f) => sum + f[k], 0) / floors.length;
+    L.push("");
+    L.push(
+      `Floor of "${SCENARIOS[target].title}" measured in place (\`${idealName}\` row, both runs' mean): p50 ${fmt(floor("p50"), 2)} ms, ` +
+        `p99 ${fmt(floor("p99"), 2)} ms; measured: pure-JS ${fmt(pure.p50, 2)} / ${fmt(pure.p99, 2)} ms, native ${fmt(native.p50, 2)} / ` +
+        `${fmt(native.p99, 2)} ms. The best ratios possible here are about ${fmt(floor("p50") / pure.p50, 2)} (p50) and ` +
+        `${fmt(floor("p99") / pure.p99, 2)} (p99); native is at ${fmt(native.p50 / pure.p50, 2)} and ${fmt(native.p99 / pure.p99, 2)}.`,
+    );
+  }
   L.push("");
   L.push("| CPU while running (% of one core) | pure send | native send | pure recv | native recv | pure PG | native PG | clients ms/1k pure | native |");
   L.push("|---|--:|--:|--:|--:|--:|--:|--:|--:|");
@@ -494,7 +520,7 @@ function chart(summary, machine) {
     { key: "p50", label: "p50 latency", color: "#e8766a" },
     { key: "p99", label: "p99 latency", color: "#c0392b" },
   ];
-  const groups = CFG.scenarios.filter((s) => !SCENARIOS[s].local).map((s) => {
+  const groups = CFG.scenarios.filter((s) => !SCENARIOS[s].local && !SCENARIOS[s].ideal).map((s) => {
     const p = summary[s].pure || {};
     const n = summary[s].native || {};
     const vals = {};
@@ -621,7 +647,7 @@ function runCeiling(url) {
   };
   // The latency floor: the same rate, bursts, warm-up and measured time as each latency scenario.
   const latencyTool = path.join(path.dirname(bin), "notify_latency");
-  for (const s of CFG.scenarios.filter((x) => SCENARIOS[x].latency && !SCENARIOS[x].local)) {
+  for (const s of CFG.scenarios.filter((x) => SCENARIOS[x].latency && !SCENARIOS[x].local && !SCENARIOS[x].ideal)) {
     out.latency = out.latency || {};
     out.latency[s] = run(latencyTool, [CFG.durationMs / 1000, CFG.latencyRate, SCENARIOS[s].burst, 3, CFG.warmupMs / 1000]);
   }

@@ -1,15 +1,16 @@
 "use strict";
 // One Socket.IO server of the bench, in its own process (forked by bench/run.js).
 //
-// env: BENCH_ADAPTER=pure|native, BENCH_URL (PostgreSQL), BENCH_PREFIX (channelPrefix), BENCH_ID.
-// IPC in:  {cmd:"flood", scenario, window} | {cmd:"progress", delivered} | {cmd:"latency", rate, burst, local}
-//          {cmd:"stop"} | {cmd:"probe"} | {cmd:"count", on} | {cmd:"cpu", tag} | {cmd:"close"}
+// env: BENCH_ADAPTER=pure|native|none (none: Socket.IO's in-memory adapter), BENCH_URL (PostgreSQL), BENCH_PREFIX (channelPrefix), BENCH_ID.
+// IPC in:  {cmd:"flood", scenario, window} | {cmd:"progress", delivered} | {cmd:"latency", rate, burst, local, ideal}
+//          {cmd:"ideal-listen"} | {cmd:"stop"} | {cmd:"probe"} | {cmd:"count", on} | {cmd:"cpu", tag} | {cmd:"close"}
 // IPC out: {type:"ready", port} | {type:"progress", count, maxSeq, reordered} | {type:"probe"}
-//          {type:"cpu", tag, usage} | {type:"stopped", sent} | {type:"closed", errors}
+//          {type:"ideal-listening"} | {type:"cpu", tag, usage} | {type:"stopped", sent} | {type:"closed", errors}
 const http = require("http");
 const { Server } = require("socket.io");
 const pg = require("pg");
 const { payloadFor } = require("./payloads");
+const ideal = require("./ideal");
 
 const kind = process.env.BENCH_ADAPTER;
 const url = process.env.BENCH_URL;
@@ -37,7 +38,7 @@ pool.on("error", () => errors++);
 let createAdapter;
 if (kind === "pure") createAdapter = require("@socket.io/postgres-adapter").createAdapter;
 else if (kind === "native") createAdapter = require("../lib").createAdapter;
-else throw new Error(`BENCH_ADAPTER must be pure or native, got ${kind}`);
+else if (kind !== "none") throw new Error(`BENCH_ADAPTER must be pure, native or none, got ${kind}`);
 
 // --recovery: connection state recovery on (ours logs every recoverable broadcast; the pure-JS
 // adapter does not support it and behaves as without).
@@ -45,7 +46,7 @@ const recovery = process.env.BENCH_RECOVERY === "1";
 if (recovery && kind === "native") adapterOpts.createTable = true;
 const httpServer = http.createServer();
 const io = new Server(httpServer, {
-  adapter: createAdapter(pool, adapterOpts),
+  ...(createAdapter ? { adapter: createAdapter(pool, adapterOpts) } : {}),
   serveClient: false,
   ...(recovery ? { connectionStateRecovery: { maxDisconnectionDuration: 120000 } } : {}),
 });
@@ -109,11 +110,21 @@ function schedulePump() {
   setImmediate(pump);
 }
 
+// The "adapter that costs nothing" (bench/ideal.js), for the floor under the latency rows: the
+// sender's connection (A) or the listening one (B, C).
+const IDEAL_CHANNEL = `${prefix}#ideal`;
+let idealConn = null;
+const onIdealError = (err) => {
+  errors++;
+  if (!firstError) firstError = `bench/ideal.js: ${err.message}`;
+};
+
 // `rate` messages/s, emitted `burst` at a time (burst 1: one per timer tick; burst 20: 20 synchronous
 // io.emit() calls every 20 ms at 1,000 msg/s). Each message carries its own emit time. local: to this
-// server's own clients only (io.local, no adapter hop), for the floor under the latency rows.
+// server's own clients only (io.local, no adapter hop), for the floor under the latency rows. ideal:
+// through bench/ideal.js instead of the adapter.
 function startLatency(rate, burst = 1, local = false) {
-  const target = local ? io.local : io;
+  const target = idealConn ? { emit: (_ev, ts, seq) => idealConn.notify(`${ts},${seq}`) } : local ? io.local : io;
   const t0 = process.hrtime.bigint();
   sent = 0;
   let bursts = 0;
@@ -152,7 +163,15 @@ process.on("message", async (msg) => {
       schedulePump();
       break;
     case "latency":
+      if (msg.ideal) idealConn = await ideal.sender(url, IDEAL_CHANNEL, onIdealError);
       startLatency(msg.rate, msg.burst, msg.local);
+      break;
+    case "ideal-listen":
+      idealConn = await ideal.listener(url, IDEAL_CHANNEL, (payload) => {
+        const comma = payload.indexOf(",");
+        io.local.emit("l", Number(payload.slice(0, comma)), Number(payload.slice(comma + 1)));
+      }, onIdealError);
+      send({ type: "ideal-listening" });
       break;
     case "stop":
       flooding = false;
@@ -167,6 +186,7 @@ process.on("message", async (msg) => {
       clearInterval(reporter);
       flooding = false;
       if (latencyTimer) clearInterval(latencyTimer);
+      if (idealConn) idealConn.close();
       await new Promise((resolve) => io.close(() => resolve()));
       await pool.end().catch(() => {});
       send({ type: "closed", errors, firstError });

@@ -28,6 +28,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("errorCodes", ErrorCodes(env));
   // Arrays and objects a message may nest (lib/plain-json.js leaves deeper ones to the encoder, which refuses them).
   exports.Set("maxNesting", Napi::Number::New(env, static_cast<double>(pgadapter::kMaxNesting)));
+  // Session restores one client runs at once (lib/client.js queues the others).
+  exports.Set("maxRestores", Napi::Number::New(env, static_cast<double>(pgadapter::Client::kMaxRestores)));
   exports.Set("setUnboxer", Napi::Function::New(env, pgadapter::napi::SetUnboxer, "setUnboxer"));
   exports.Set("setErrorClass", Napi::Function::New(env, pgadapter::napi::SetErrorClass, "setErrorClass"));
   return exports;

@@ -64,8 +64,9 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
     this.channel = problem === null ? channelName(opts.channelPrefix, nsp.name) : null; // null: refused
     this.client = client;
     this.ackCleanupTimers = new Set();
-    this.remoteAckTimers = new Set(); // one per broadcast of another server waiting for our clients' acks
+    this.remoteAcks = new Map(); // packet id -> timer, oldest first: broadcasts of other servers waiting for our clients' acks
     this.heartbeatQueued = false; // a HEARTBEAT of ours is queued or in flight (see publish)
+    this.announceOwed = false; // an INITIAL_HEARTBEAT is owed at the next heartbeat tick (see onPublishLost)
     this.pendingFetches = new Set(); // reject functions of fetchSockets() calls waiting for other servers
     const recovery = nsp.server && nsp.server.opts && nsp.server.opts.connectionStateRecovery;
     this.recoveryDuration = recovery ? recoveryDurationOf(recovery.maxDisconnectionDuration) : 0;
@@ -100,9 +101,20 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
       return;
     }
     this.heartbeatTimer = setTimeout(() => {
-      if (this.client.presence && this.client.presence.quiet()) this.heartbeatTimer.refresh();
+      if (this.announceOwed) {
+        this.announceOwed = false;
+        this.publish({ type: MessageType.INITIAL_HEARTBEAT }); // refreshes the timer
+      } else if (this.client.presence && this.client.presence.quiet()) this.heartbeatTimer.refresh();
       else this.publish({ type: MessageType.HEARTBEAT });
     }, this._opts.heartbeatInterval);
+  }
+
+  // Quiet idle leaves membership to the INITIAL_HEARTBEAT and its answers (no periodic heartbeat makes up
+  // for a lost one): after PostgreSQL refused or dropped a publish of ours (a cancel, a timeout, a revoked
+  // pg_notify, a full queue), which may have been one of them, the next tick announces us again and the
+  // peers answer. A failure of that one is reported too, and owes the next.
+  onPublishLost() {
+    if (this.client.presence && this.client.presence.enabled) this.announceOwed = true;
   }
 
   // One HEARTBEAT not yet committed answers every INITIAL_HEARTBEAT heard meanwhile: it commits after
@@ -146,10 +158,6 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
     }
     const ackRequest = message && message.type === MessageType.BROADCAST && uid !== this.uid &&
       message.data && message.data.requestId !== undefined;
-    if (ackRequest && this.remoteAckTimers.size >= MAX_ACK_REQUESTS) {
-      this.client.report(toError(`ignored a broadcast with acknowledgements on ${this.channel} from ${uid}: ${MAX_ACK_REQUESTS} are waiting for our clients already`, codes.BAD_NOTIFICATION));
-      return undefined;
-    }
     if (message && this.client.presence) this.client.presence.heard(uid); // quiet idle
     const known = this.nodesMap.size;
     const firstId = this.nsp._ids; // socket.io numbers the packets of a namespace from this counter
@@ -171,18 +179,32 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
 
   // Socket.IO keeps a broadcast's acknowledgement callback on each of our sockets until its client
   // answers; only the requesting server drops them, when its timeout fires. Those of another server's
-  // broadcast are dropped here at that same timeout (flags.timeout, sent with it), and at most
-  // MAX_ACK_REQUESTS wait at a time: any role may NOTIFY broadcasts with acknowledgements.
+  // broadcast are dropped here at that same timeout (flags.timeout, sent with it). At most
+  // MAX_ACK_REQUESTS such broadcasts keep callbacks (any role may NOTIFY broadcasts with acknowledgements):
+  // past it, the oldest stops waiting. Its clients mostly answered already; the callbacks still waiting
+  // are reported (ACKS_DROPPED). A new broadcast is always delivered.
   forgetAcks({ packet, opts }, firstId) {
     const id = packet && packet.id;
     if (typeof id !== "number" || !(id >= firstId)) return; // not broadcast here (an id of the sender's own)
     const ms = Number(opts && opts.flags && opts.flags.timeout);
-    const timer = setTimeout(() => {
-      this.remoteAckTimers.delete(timer);
-      for (const socket of this.nsp.sockets.values()) socket.acks.delete(id);
-    }, Number.isFinite(ms) && ms > 0 ? Math.min(ms, MAX_TIMER) : 0);
+    const timer = setTimeout(() => this.dropAcks(id), Number.isFinite(ms) && ms > 0 ? Math.min(ms, MAX_TIMER) : 0);
     timer.unref();
-    this.remoteAckTimers.add(timer);
+    this.remoteAcks.set(id, timer);
+    if (this.remoteAcks.size <= MAX_ACK_REQUESTS) return;
+    const dropped = this.dropAcks(this.remoteAcks.keys().next().value);
+    if (dropped > 0) {
+      this.client.report(toError(`stopped waiting for ${dropped} acknowledgement(s) of a broadcast from another server on ${this.channel}: ` +
+        `${MAX_ACK_REQUESTS} newer broadcasts with acknowledgements are waiting for our clients`, codes.ACKS_DROPPED));
+    }
+  }
+
+  // The callbacks our sockets still keep for the broadcast `id` of another server are dropped; returns how many.
+  dropAcks(id) {
+    clearTimeout(this.remoteAcks.get(id));
+    this.remoteAcks.delete(id);
+    let dropped = 0;
+    for (const socket of this.nsp.sockets.values()) if (socket.acks.delete(id)) dropped++;
+    return dropped;
   }
 
   // Requests count the peers found so far: a just-started server waits for discovery first.
@@ -297,7 +319,7 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
 
   async restoreSession(pid, offset) {
     if (!this.recoveryDuration || !isRestorable(pid, offset)) return null;
-    if (!this.client.beginRestore()) return null; // too many at once: a fresh session
+    if (!(await this.client.beginRestore())) return null; // closing, or too many waiting: a fresh session
     let session;
     try {
       session = await this.client.native.restoreSession(pid, this.nsp.name, offset, this.client.opts.maxRecoveredPackets);
@@ -367,8 +389,8 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
 
   async close() {
     this.readiness.done();
-    for (const timers of [this.ackCleanupTimers, this.remoteAckTimers]) {
-      for (const timer of timers) clearTimeout(timer);
+    for (const timers of [this.ackCleanupTimers, this.remoteAcks]) {
+      for (const timer of timers.values()) clearTimeout(timer);
       timers.clear();
     }
     this.ackRequests.clear();

@@ -1,7 +1,8 @@
 "use strict";
 // One native client per createAdapter() call, shared by all namespaces: it routes incoming
 // messages to the namespace adapters by channel and turns native reports into Errors.
-const { NativeClient } = require("./native");
+const native = require("./native");
+const { NativeClient } = native;
 const { codes, toError, redact } = require("./errors");
 const { OutageTracker, RESTORED } = require("./health");
 const { Presence } = require("./presence");
@@ -105,14 +106,17 @@ function publishOn(native, channel, message, report) {
   return Promise.reject(err);
 }
 
-// Restores running at once per client: each is a statement on the listening connection, ahead of
-// attachment fetches; past this, a CONNECT asking for one gets a fresh session.
-const MAX_RESTORES = 16;
+// Restores running at once per client (each is a statement on the listening connection): the core's
+// limit. More wait their turn, Socket.IO holding their CONNECT meanwhile (a server that went away
+// sends all its clients to the others at once); past MAX_WAITING_RESTORES waiting, a fresh session.
+const MAX_RESTORES = native.maxRestores;
+const MAX_WAITING_RESTORES = 10000;
 
 class SharedClient {
   constructor(getParams, opts) {
     this.opts = opts;
     this.restores = 0;
+    this.waitingRestores = new Set(); // resolve functions of beginRestore() calls waiting for a turn, in order
     this.restoresSaturated = false;
     this.routes = new Map(); // channel -> adapter
     this.listening = new Set(); // channels whose LISTEN the core has confirmed
@@ -153,6 +157,9 @@ class SharedClient {
     } else if (err.code === codes.RECONNECTED && this.linksDown > 0) {
       this.linksDown--;
     }
+    if (err.code === codes.PUBLISH_FAILED || err.code === codes.PUBLISH_DROPPED) {
+      for (const adapter of this.routes.values()) adapter.onPublishLost();
+    }
     if (err && err.code === codes.RECOVERY_UNAVAILABLE) {
       // Once per client, and visible without DEBUG: the user has a table to create.
       console.warn(`socket.io-postgres-native: ${err.message}`);
@@ -161,19 +168,30 @@ class SharedClient {
     if (this.native) this.outages.onReport(err, () => this.native.stats());
   }
 
+  // Resolves true when this restore may run (then endRestore() once it is done), false if it may not.
   beginRestore() {
-    if (this.restores >= MAX_RESTORES) {
+    if (this.closed) return Promise.resolve(false);
+    if (this.restores < MAX_RESTORES) {
+      this.restores++;
+      return Promise.resolve(true);
+    }
+    if (this.waitingRestores.size >= MAX_WAITING_RESTORES) {
       if (!this.restoresSaturated) {
         this.restoresSaturated = true;
-        this.report(toError(`more than ${MAX_RESTORES} session restores at once: new ones get a fresh session`, codes.RECOVERY_FAILED));
+        this.report(toError(`more than ${MAX_WAITING_RESTORES} session restores waiting: new ones get a fresh session`, codes.RECOVERY_FAILED));
       }
-      return false;
+      return Promise.resolve(false);
     }
-    this.restores++;
-    return true;
+    return new Promise((resolve) => this.waitingRestores.add(resolve));
   }
 
   endRestore() {
+    const [next] = this.waitingRestores;
+    if (next !== undefined) {
+      this.waitingRestores.delete(next);
+      next(true); // its turn: the count stays
+      return;
+    }
     this.restores--;
     if (this.restores === 0) this.restoresSaturated = false;
   }
@@ -262,6 +280,8 @@ class SharedClient {
     if (!this.closePromise) {
       this.closed = true;
       if (this.presence) this.presence.close();
+      for (const resolve of this.waitingRestores) resolve(false); // fresh sessions, at once
+      this.waitingRestores.clear();
       this.closePromise = this.native.close(this.opts.closeTimeout);
     }
     return this.closePromise;

@@ -31,7 +31,8 @@ export type PostgresAdapterErrorCode =
   | "BAD_NAMESPACE" // a namespace that cannot be mapped to a channel name
   | "CALLBACK_FAILED" // a callback into JavaScript threw
   | "NATIVE_FAILED" // the native core could not complete a call (out of memory or an internal error)
-  | "READY_TIMEOUT"; // a namespace's LISTEN was not confirmed within readyTimeout; its connections are no longer held (reported once)
+  | "READY_TIMEOUT" // a namespace's LISTEN was not confirmed within readyTimeout; its connections are no longer held (reported once)
+  | "ACKS_DROPPED"; // over 1,000 broadcasts with acknowledgements from other servers wait for our clients: the oldest one's unanswered callbacks are dropped
 
 /** Every error the package reports to `errorHandler` (or throws with a code); `code` says what happened. */
 export declare class PostgresAdapterError extends Error {

@@ -82,4 +82,20 @@ describe('broadcast with acknowledgements', () => {
     expect(err.message).toMatch(/timed out/);
     expect([...responses].sort()).toEqual([0, 1]);
   });
+
+  // A busy cluster: more broadcasts with acknowledgements within one timeout than a server keeps
+  // callbacks for (1,000 per namespace). Clients answer at once: none may be lost.
+  test('1,500 broadcasts with acknowledgements in flight together: each delivered and answered by every client', async () => {
+    const { cluster } = ctx;
+    const clients = await cluster.connectOnEach();
+    answerWith(clients, 'many', (client, i) => `${i}@${client.serverIndex}`);
+    const N = 1500;
+
+    const results = await Promise.all(
+      Array.from({ length: N }, (_, i) => ackResult((cb) => cluster.servers[0].io.timeout(20000).emit('many', i, cb), 30000)),
+    );
+
+    expect(results.filter((r) => r.err !== null)).toHaveLength(0);
+    results.forEach((r, i) => expect([...r.responses].sort()).toEqual([`${i}@0`, `${i}@1`, `${i}@2`]));
+  }, 60000);
 });

@@ -136,6 +136,47 @@ describe('connection state recovery', () => {
       expect(mine).toEqual([...mine].sort((a, b) => a - b));
     }
   }, 120000);
+
+  // What recovery is for: a server goes away and its clients all come back at once on another one.
+  test('200 clients cut off from A reconnecting to C at the same moment: every one recovers its missed packet', async () => {
+    const N = 200;
+    const clients = await Promise.all(Array.from({ length: N }, () => recoverableClient(ctx.cluster, 0).then(track)));
+    const [A, B] = ctx.cluster.servers.map((s) => s.io);
+    A.emit('before', 0);
+    await waitFor(() => clients.every((c) => c.got.length === 1), 10000, 'the first packet on every client');
+    await Promise.all(clients.map((c) => helpers.cut(ctx.cluster, c, 0)));
+    const pids = clients.map((c) => c._pid);
+    const stored = async () => (await pool.query(`SELECT count(*)::int AS n FROM ${TABLES.sessionTableName} WHERE pid = ANY($1)`, [pids])).rows[0].n;
+    await waitFor(async () => (await stored()) === N, 10000, 'every session to be stored');
+    B.emit('missed', 1);
+    await waitFor(async () => (await pool.query(`SELECT count(*)::int AS n FROM ${TABLES.logTableName} WHERE id > $1`, [clients[0]._lastOffset])).rows[0].n === 1, 5000, 'the log');
+
+    // A slow database: the restores wait on the session rows until every CONNECT has asked for one.
+    const locker = await pool.connect();
+    const C = ctx.cluster.servers[2].io.of('/').adapter;
+    const restoreSession = C.restoreSession;
+    let asked = 0;
+    C.restoreSession = function (...args) {
+      asked++;
+      return restoreSession.apply(this, args);
+    };
+    try {
+      await locker.query('BEGIN');
+      await locker.query(`SELECT 1 FROM ${TABLES.sessionTableName} WHERE pid = ANY($1) FOR UPDATE`, [pids]);
+      const back = Promise.all(clients.map((c) => reconnectTo(ctx.cluster, c, 2)));
+      await waitFor(() => asked === N, 5000, () => `every client to ask for its session (${asked})`);
+      await locker.query('COMMIT');
+      await back;
+    } finally {
+      C.restoreSession = restoreSession;
+      await locker.query('ROLLBACK').catch(() => {});
+      locker.release();
+    }
+
+    expect(clients.filter((c) => !c.recovered).length).toBe(0);
+    await waitFor(() => clients.every((c) => c.got.length === 2), 10000, () => `the missed packet on every client (${clients.filter((c) => c.got.length === 2).length})`);
+    expect(clients.every((c) => c.got[1][0] === 'missed')).toBe(true);
+  }, 60000);
 });
 
 describe('connection state recovery: expiry', () => {

@@ -26,7 +26,8 @@
   X(BAD_NAMESPACE, "a namespace that cannot be mapped to a channel name")                                          \
   X(CALLBACK_FAILED, "a callback into JavaScript threw")                                                           \
   X(NATIVE_FAILED, "the native core could not complete a call (out of memory or an internal error)")               \
-  X(READY_TIMEOUT, "a namespace's LISTEN was not confirmed within readyTimeout; its connections are no longer held (reported once)")
+  X(READY_TIMEOUT, "a namespace's LISTEN was not confirmed within readyTimeout; its connections are no longer held (reported once)") \
+  X(ACKS_DROPPED, "over 1,000 broadcasts with acknowledgements from other servers wait for our clients: the oldest one's unanswered callbacks are dropped")
 
 namespace pgadapter::codes {
 
