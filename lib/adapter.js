@@ -66,7 +66,7 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
     this.ackCleanupTimers = new Set();
     this.remoteAcks = new Map(); // packet id -> timer, oldest first: broadcasts of other servers waiting for our clients' acks
     this.heartbeatQueued = false; // a HEARTBEAT of ours is queued or in flight (see publish)
-    this.announceOwed = false; // an INITIAL_HEARTBEAT is owed at the next heartbeat tick (see onPublishLost)
+    this.announceOwed = false; // an INITIAL_HEARTBEAT is owed at the next heartbeat tick (see onMessagesLost)
     this.pendingFetches = new Set(); // reject functions of fetchSockets() calls waiting for other servers
     const recovery = nsp.server && nsp.server.opts && nsp.server.opts.connectionStateRecovery;
     this.recoveryDuration = recovery ? recoveryDurationOf(recovery.maxDisconnectionDuration) : 0;
@@ -111,9 +111,10 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
 
   // Quiet idle leaves membership to the INITIAL_HEARTBEAT and its answers (no periodic heartbeat makes up
   // for a lost one): after PostgreSQL refused or dropped a publish of ours (a cancel, a timeout, a revoked
-  // pg_notify, a full queue), which may have been one of them, the next tick announces us again and the
-  // peers answer. A failure of that one is reported too, and owes the next.
-  onPublishLost() {
+  // pg_notify, a full queue) or our inbound queue dropped notifications, any of which may have been one of
+  // them, the next tick announces us again and the peers answer. A loss of that one is reported too, and
+  // owes the next.
+  onMessagesLost() {
     if (this.client.presence && this.client.presence.enabled) this.announceOwed = true;
   }
 
