@@ -193,6 +193,21 @@ const OPS = [
     c.io(2).emit('big3', Buffer.alloc(20000, 0xab), 'y'.repeat(9000));
     c.io(1).emit('big4', Array.from({ length: 2000 }, (_, i) => ({ i })));
   }],
+  ['around the notification size limit', (c) => {
+    // JSON of about 7,980 to 8,020 bytes (the pure-JS adapter sends 8,000 bytes and more as an attachment, and
+    // PostgreSQL refuses a notification of 8,000 bytes: both sides of that line, with 1- and 2-byte characters)
+    // Not what a pure-JS server writes in exactly 8,000 bytes: it sends that inline, PostgreSQL refuses it, and the
+    // other servers never see it (README: upstream defects; this package sends it as an attachment).
+    const pureJson = (args) => Buffer.byteLength(JSON.stringify({ type: 3, data: { packet: { type: 2, data: args }, opts: { rooms: [], except: [], flags: {} } }, uid: '0123456789abcdef', nsp: '/' }));
+    const emit = (from, args) => {
+      if (pureJson(args) !== 8000) c.io(from).emit(...args);
+    };
+    for (let n = 7836; n <= 7872; n += 2) {
+      emit(n % 3, ['edge', n, 'e'.repeat(n)]);
+      emit((n + 1) % 3, ['edge2', n, 'é'.repeat(n / 2 - 1) + 'x'.repeat(n % 2)]);
+    }
+    c.io(1).to(Array.from({ length: 800 }, (_, i) => `room-${i}`).concat('a')).emit('many-rooms', 1);
+  }],
   ['rooms and except', (c) => {
     c.io(0).to('a').emit('r1', 1);
     c.io(1).to(['a', 'b']).except('c').emit('r2', 2);
@@ -248,7 +263,7 @@ const OPS = [
     for (const from of [0, 1, 2]) {
       c.io(from).serverSideEmit('sse', from, LONE, BIN.buf, { when: WHEN, deep: [[BIN.ab]] }, NUMBERS);
       if (!c.attachments) c.io(from).serverSideEmit('sse-odd', ...odd());
-      c.io(from).serverSideEmit('sse-plain', from, WHEN, NUMBERS);
+      c.io(from).serverSideEmit('sse-plain', from, WHEN, NUMBERS, undefined, [undefined]);
       for (const mode of ['echo', 'bin', 'date', 'multi', 'large', 'nothing']) {
         const [err, responses] = await new Promise((resolve) => c.io(from).serverSideEmit('ssq', mode, from, BIN.u8, WHEN, (e, r) => resolve([e, r])));
         c.record(`sse ack ${mode} from ${from}`, { err: err && err.message, responses: norm(responses, c.ids).sort(cmp) });
@@ -287,6 +302,7 @@ const OPS = [
       if (s.data.tag === 'c5') s.join(['j-remote', 'j2']);
       if (s.data.tag === 'c2') s.leave('b');
     }
+    for (const s of await c.io(1, '/other').fetchSockets()) s.join(['rj', 5]);
     for (const tag of ['c1', 'c3', 'c5']) {
       const s = sockets.find((x) => x.data.tag === tag);
       const [err, responses] = await new Promise((resolve) => s.timeout(3000).emit('q', 'echo', s.data.tag, BIN.u8, (e, r) => resolve([e, r])));
@@ -316,6 +332,21 @@ const OPS = [
     c.io(1, '/other').in('oj').disconnectSockets(true);
     const [remote] = await c.io(1).in(c.idOf('c0')).fetchSockets();
     remote.disconnect(true);
+  }],
+  ['a server closes', async (c) => {
+    await c.removeServer(2); // its clients are disconnected
+    // The others stop counting it (its ADAPTER_CLOSE), then requests wait for one peer only.
+    const counts = () => Promise.all([0, 1].flatMap((i) => ['/', '/other'].map((nsp) => c.io(i, nsp).adapter.serverCount())));
+    let last;
+    await waitFor(async () => (last = await counts()).every((n) => n === 2), 5000).catch(() => {});
+    c.record('serverCount', last);
+    for (const from of [0, 1]) {
+      const [err, responses] = await new Promise((resolve) => c.io(from).serverSideEmit('ssq', 'echo', 'after close', (e, r) => resolve([e, r])));
+      c.record(`sse ack from ${from}`, { err: err && err.message, responses: norm(responses, c.ids).sort(cmp) });
+      c.record(`fetchSockets from ${from}`, normSockets(await c.io(from).fetchSockets(), c.ids));
+      const acks = await new Promise((resolve) => c.io(from).timeout(3000).emit('q', 'echo', 'after close', (e, r) => resolve([e, r])));
+      c.record(`broadcast ack from ${from}`, { err: acks[0] && acks[0].message, responses: norm(acks[1], c.ids).sort(cmp) });
+    }
   }],
 ];
 
@@ -400,11 +431,18 @@ async function settle(run) {
     const id = `${round}-${Math.random()}`;
     for (const server of run.cluster.servers) for (const nsp of NSPS) server.io.of(nsp).emit('__b', id, server.index);
     await waitFor(
-      () => Object.values(run.clients).every((c) => !c.connected || c.received.filter((e) => e[0] === '__b' && e[1] === id).length === 3),
+      () => Object.values(run.clients).every((c) => !c.connected || c.received.filter((e) => e[0] === '__b' && e[1] === id).length === run.cluster.servers.length),
       5000,
       'the barrier',
     );
   }
+  // The pure-JS servers have no query running or waiting (their listening client stays checked out): an
+  // attachment announced before the barriers has been read (its SELECT was queued when its notification came).
+  await waitFor(
+    () => run.cluster.servers.every((s) => s.kind !== 'pure' || (s.pool.waitingCount === 0 && s.pool.totalCount - s.pool.idleCount <= 1)),
+    5000,
+    'the pure-JS servers to be idle',
+  );
   // Nothing is being written to any client any more (a volatile packet would be dropped meanwhile).
   await waitFor(
     () => run.cluster.servers.every((server) => NSPS.every((nsp) => [...server.io.of(nsp).sockets.values()].every((s) => !s.connected || s.conn.transport.writable))),
@@ -445,6 +483,7 @@ async function runOp(run, [, op], reference) {
     },
     ids: run.ids,
     attachments: run.attachments,
+    removeServer: (index) => run.cluster.removeServer(run.cluster.servers[index]),
     idOf: (label) => [...run.ids].find(([, l]) => l === label)[0], // also once disconnected
   };
   await op(ctx);
