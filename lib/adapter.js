@@ -66,6 +66,7 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
     this.ackCleanupTimers = new Set();
     this.remoteAcks = new Map(); // packet id -> timer, oldest first: broadcasts of other servers waiting for our clients' acks
     this.heartbeatQueued = false; // a HEARTBEAT of ours is queued or in flight (see publish)
+    this.announceOwed = false; // an INITIAL_HEARTBEAT is owed at the next heartbeat tick (see onMessagesLost)
     this.pendingFetches = new Set(); // reject functions of fetchSockets() calls waiting for other servers
     const recovery = nsp.server && nsp.server.opts && nsp.server.opts.connectionStateRecovery;
     this.recoveryDuration = recovery ? recoveryDurationOf(recovery.maxDisconnectionDuration) : 0;
@@ -100,9 +101,21 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
       return;
     }
     this.heartbeatTimer = setTimeout(() => {
-      if (this.client.presence && this.client.presence.quiet()) this.heartbeatTimer.refresh();
+      if (this.announceOwed) {
+        this.announceOwed = false;
+        this.publish({ type: MessageType.INITIAL_HEARTBEAT }); // refreshes the timer
+      } else if (this.client.presence && this.client.presence.quiet()) this.heartbeatTimer.refresh();
       else this.publish({ type: MessageType.HEARTBEAT });
     }, this._opts.heartbeatInterval);
+  }
+
+  // Quiet idle leaves membership to the INITIAL_HEARTBEAT and its answers (no periodic heartbeat makes up
+  // for a lost one): after PostgreSQL refused or dropped a publish of ours (a cancel, a timeout, a revoked
+  // pg_notify, a full queue) or our inbound queue dropped notifications, any of which may have been one of
+  // them, the next tick announces us again and the peers answer. A loss of that one is reported too, and
+  // owes the next.
+  onMessagesLost() {
+    if (this.client.presence && this.client.presence.enabled) this.announceOwed = true;
   }
 
   // One HEARTBEAT not yet committed answers every INITIAL_HEARTBEAT heard meanwhile: it commits after

@@ -157,6 +157,10 @@ class SharedClient {
     } else if (err.code === codes.RECONNECTED && this.linksDown > 0) {
       this.linksDown--;
     }
+    // A message of ours or of a peer was lost: it may have been an INITIAL_HEARTBEAT or an answer to one.
+    if ([codes.PUBLISH_FAILED, codes.PUBLISH_DROPPED, codes.INBOUND_OVERFLOW].includes(err.code)) {
+      for (const adapter of this.routes.values()) adapter.onMessagesLost();
+    }
     if (err && err.code === codes.RECOVERY_UNAVAILABLE) {
       // Once per client, and visible without DEBUG: the user has a table to create.
       console.warn(`socket.io-postgres-native: ${err.message}`);

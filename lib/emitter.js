@@ -189,6 +189,11 @@ class BroadcastOperator {
     this.emitter.publish({ type: DISCONNECT_SOCKETS, data: { opts: this.targets(), close } });
   }
 
+  // As @socket.io/postgres-emitter's operator has it: every server receives it (rooms do not apply).
+  serverSideEmit(ev, ...args) {
+    this.emitter.serverSideEmit(ev, ...args);
+  }
+
   targets() {
     return { rooms: [...this.rooms], except: [...this.exceptRooms] };
   }

@@ -229,7 +229,12 @@ export declare class BroadcastOperator {
   socketsJoin(rooms: string | string[]): void;
   socketsLeave(rooms: string | string[]): void;
   disconnectSockets(close?: boolean): void;
+  /** To every server, as Emitter#serverSideEmit (rooms do not apply). Acknowledgements are not supported (throws). */
+  serverSideEmit(ev: string, ...args: any[]): void;
 }
+
+/** Event names emit() refuses, as @socket.io/postgres-emitter's. */
+export declare const RESERVED_EVENTS: ReadonlySet<string>;
 
 /** Publishes to the cluster from any Node.js process; the API of @socket.io/postgres-emitter. */
 export declare class Emitter {

@@ -1,7 +1,17 @@
 "use strict";
 const { PostgresAdapter, createAdapter } = require("./adapter");
-const { Emitter } = require("./emitter");
+const { Emitter, BroadcastOperator, RESERVED_EVENTS } = require("./emitter");
 const { setupPrimary } = require("./cluster");
 const { PostgresAdapterError, meanings } = require("./errors");
 
-module.exports = { createAdapter, PostgresAdapter, Emitter, setupPrimary, PostgresAdapterError, errorCodes: meanings };
+// BroadcastOperator and RESERVED_EVENTS: exported as @socket.io/postgres-emitter exports them.
+module.exports = {
+  createAdapter,
+  PostgresAdapter,
+  Emitter,
+  BroadcastOperator,
+  RESERVED_EVENTS,
+  setupPrimary,
+  PostgresAdapterError,
+  errorCodes: meanings,
+};

@@ -11,6 +11,7 @@ const { Cluster, waitFor, eventsOf } = require('./helpers/cluster');
 const { reportedCount } = require('./helpers/reports');
 
 const PREFIX = 'inbound_limits';
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 jest.setTimeout(120000);
 
 let raw; // the "other role": announces and forges
@@ -165,6 +166,53 @@ describe('a re-announced attachment (defect 9.5)', () => {
       const overflow = errors[0].filter((e) => e.code === 'INBOUND_OVERFLOW');
       expect(overflow[0]).toBeInstanceOf(Error);
       expect(overflow.length).toBeLessThanOrEqual(2); // one report per episode (start, then how many were dropped)
+    } finally {
+      await locker.query('ROLLBACK').catch(() => {});
+      await locker.end();
+      await ctx.cluster.close();
+    }
+  });
+  // Quiet idle skips the periodic heartbeat: a server whose inbound queue dropped a new peer's INITIAL_HEARTBEAT
+  // must announce itself again, or the two never count each other while the cluster is idle.
+  test('a new server whose INITIAL_HEARTBEAT an overflowing server dropped: the two still count each other', async () => {
+    const ctx = await startCluster(1);
+    const locker = new Client({ connectionString: process.env.DATABASE_URL });
+    await locker.connect();
+    try {
+      const { cluster, errors, channel } = ctx;
+      const id = await forgeRow(Buffer.from(encode(broadcast(['first']))));
+      await locker.query('BEGIN');
+      await locker.query('LOCK TABLE socket_io_attachments IN ACCESS EXCLUSIVE MODE');
+      await raw.query('BEGIN');
+      await raw.query('SELECT pg_notify($1, $2)', [channel, JSON.stringify({ uid: 'emitter', nsp: '/', type: 3, attachmentId: id })]);
+      await raw.query(
+        `SELECT pg_notify($1, $2 || g::text || '}') FROM generate_series(1, 110000) g`,
+        [channel, JSON.stringify(broadcast(['flood'], ['nobody'])).slice(0, -1) + ',"n":'],
+      );
+      await raw.query('COMMIT');
+      const A = cluster.servers[0].io.of('/').adapter;
+      const dropped = () => A.stats().dropped.inboundOverflow;
+      await waitFor(() => errors[0].some((e) => e.code === 'INBOUND_OVERFLOW'), 30000, 'the flood to overflow the queue');
+      let before = -1; // the whole flood has been read once the count stops growing
+      await waitFor(async () => {
+        const now = dropped();
+        if (now === before) return true;
+        before = now;
+        await sleep(500);
+        return false;
+      }, 30000, 'the flood to be read');
+      await cluster.addServer({ errorHandler: () => {} }); // its INITIAL_HEARTBEAT is dropped too
+      await waitFor(() => dropped() > before, 10000, 'the new server\'s INITIAL_HEARTBEAT to be dropped');
+      await locker.query('COMMIT');
+      await waitFor(() => errors[0].some((e) => e.code === 'INBOUND_OVERFLOW' && /drained/.test(e.message)), 30000, 'the queue to drain');
+      // Idle from here on: no broadcast that would introduce the servers to each other.
+      await waitFor(async () => {
+        const counts = await Promise.all(cluster.servers.map((s) => s.io.of('/').adapter.serverCount()));
+        return counts.every((n) => n === 2);
+      }, 10000, 'both servers to count each other');
+      await cluster.connectOnEach();
+      const seen = await Promise.all(cluster.servers.map((s) => s.io.fetchSockets().then((sockets) => sockets.length)));
+      expect(seen).toEqual([2, 2]);
     } finally {
       await locker.query('ROLLBACK').catch(() => {});
       await locker.end();

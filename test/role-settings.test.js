@@ -90,3 +90,57 @@ test('default_transaction_isolation = serializable on the role: concurrent recov
   const failed = errors.filter((e) => e.code === 'RECOVERY_FAILED');
   expect({ failed: failed.length, reports: describeErrors(failed) }).toEqual({ failed: 0, reports: '(none)' });
 });
+
+// Quiet idle skips the periodic heartbeat, so membership rests on the INITIAL_HEARTBEAT and its answers: one
+// that PostgreSQL refused once (any transient publish failure) must be sent again, or the two servers never
+// count each other while the cluster is idle (fetchSockets() silently misses the other server's sockets).
+test('a server whose INITIAL_HEARTBEAT PostgreSQL refused (pg_notify revoked for a moment) still joins a quiet cluster', async () => {
+  const url = await roleWith('notify_revoked', {}); // both servers under one role: they see each other's sessions
+  const errors = [[], []];
+  cluster = new Cluster({ channelPrefix: 'rolesettings', size: 0, poolConfig: { connectionString: url } });
+  await cluster.addServer({ errorHandler: (err) => errors[0].push(err) });
+  await cluster.waitReady();
+  try {
+    await admin.query('REVOKE EXECUTE ON FUNCTION pg_catalog.pg_notify(pg_catalog.text, pg_catalog.text) FROM PUBLIC');
+    await cluster.addServer({ errorHandler: (err) => errors[1].push(err) });
+    await waitFor(() => errors[1].some((e) => e.code === 'PUBLISH_FAILED'), 5000, 'the new server to report its refused publish');
+  } finally {
+    await admin.query('GRANT EXECUTE ON FUNCTION pg_catalog.pg_notify(pg_catalog.text, pg_catalog.text) TO PUBLIC');
+  }
+  // Idle from here on: no broadcast that would introduce the servers to each other.
+  await waitFor(async () => {
+    const counts = await Promise.all(cluster.servers.map((s) => s.io.of('/').adapter.serverCount()));
+    return counts.every((n) => n === 2);
+  }, 10000, 'both servers to count each other');
+  await cluster.connectOnEach();
+  const seen = await Promise.all(cluster.servers.map((s) => s.io.fetchSockets().then((sockets) => sockets.length)));
+  expect(seen).toEqual([2, 2]);
+  expect(describeErrors(errors[0])).toBe('(none)');
+  expect(describeErrors(errors[1].filter((e) => e.code !== 'PUBLISH_FAILED'))).toBe('(none)');
+});
+
+test('lock_timeout on the role: a large broadcast waits out a lock held for a moment on the attachments table', async () => {
+  const url = await roleWith('lock_timeout', { lock_timeout: '50ms' }, 'SUPERUSER');
+  const errors = [];
+  cluster = new Cluster({
+    channelPrefix: 'rolesettings', size: 2,
+    adapterOpts: { errorHandler: (err) => errors.push(err) },
+    poolConfig: { connectionString: url },
+  });
+  await cluster.start();
+  await cluster.connectOnEach();
+  const locker = new Client({ connectionString: process.env.DATABASE_URL });
+  await locker.connect();
+  try {
+    // Another session (a migration, a VACUUM FULL) holds a lock that blocks INSERT for well under statementTimeout.
+    await locker.query('BEGIN');
+    await locker.query('LOCK TABLE socket_io_attachments IN SHARE MODE');
+    cluster.servers[0].io.emit('big', 'x'.repeat(20000)); // over NOTIFY's payload limit: an attachment row
+    await sleep(500);
+    await locker.query('ROLLBACK');
+  } finally {
+    await locker.end();
+  }
+  await waitFor(() => cluster.clients[1].received.some((e) => e[0] === 'big'), 5000, 'the large broadcast to reach the other server');
+  expect(describeErrors(errors)).toBe('(none)');
+});

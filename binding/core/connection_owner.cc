@@ -35,9 +35,13 @@ void ConnectionOwner::on_ready() {
   if (host_.quote_table) host_.quote_table(conn_.raw(), table);
   std::vector<Query> setup;
   if (host_.statement_timeout_ms > 0) {
-    // Nothing of ours may wait forever on a lock or a stuck statement.
+    // Nothing of ours may wait forever on a lock or a stuck statement; that bound is the only one: a role's
+    // lock_timeout (meant for its application's queries) would fail our statements on locks held for a moment
+    // (another session's DDL on our tables, the recovery log writers queueing on its row 0), losing messages.
     Query timeout;
-    timeout.sql = "SELECT pg_catalog.set_config('statement_timeout', $1, false)";
+    timeout.sql =
+        "SELECT pg_catalog.set_config('statement_timeout', $1, false),"
+        " pg_catalog.set_config('lock_timeout', '0', false)";
     timeout.params = {std::to_string(host_.statement_timeout_ms)};
     setup.push_back(std::move(timeout));
   }

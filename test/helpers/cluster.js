@@ -156,10 +156,10 @@ class Cluster {
   }
 
   // Connects a client to server `serverIndex` and resolves once it is connected.
-  async connect(serverIndex, { nsp = '/', rooms = [], data, label } = {}) {
+  async connect(serverIndex, { nsp = '/', rooms = [], data, label, transports = ['websocket'] } = {}) {
     const server = this.servers[serverIndex];
     const client = ioClient(`http://127.0.0.1:${server.port}${nsp}`, {
-      transports: ['websocket'],
+      transports,
       forceNew: true,
       reconnection: false,
       auth: { rooms, ...(data ? { data } : {}) },
