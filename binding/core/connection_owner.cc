@@ -49,10 +49,13 @@ void ConnectionOwner::on_ready() {
   // COMMITTED (the recovery log's writers queue on a row lock: under REPEATABLE READ or SERIALIZABLE they
   // would fail with serialization errors). Our sessions idle by design (a LISTEN session waits): an
   // idle_session_timeout would cut them again and again, each cut losing the notifications sent meanwhile.
+  // A transaction_timeout (PostgreSQL 17) also ends the session, not the statement: statementTimeout is ours.
   Query session;
   session.sql = "SELECT pg_catalog.set_config('default_transaction_isolation', 'read committed', false)";
   if (PQserverVersion(conn_.raw()) >= 140000)
     session.sql += ", pg_catalog.set_config('idle_session_timeout', '0', false)";
+  if (PQserverVersion(conn_.raw()) >= 170000)
+    session.sql += ", pg_catalog.set_config('transaction_timeout', '0', false)";
   setup.push_back(std::move(session));
   add_setup(table, setup);
   if (outage_reported_) {
