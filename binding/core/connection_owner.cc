@@ -40,7 +40,8 @@ void ConnectionOwner::on_ready() {
     // (another session's DDL on our tables, the recovery log writers queueing on its row 0), losing messages.
     Query timeout;
     timeout.sql =
-        "SELECT pg_catalog.set_config('statement_timeout', $1, false), pg_catalog.set_config('lock_timeout', '0', false)";
+        "SELECT pg_catalog.set_config('statement_timeout', $1, false),"
+        " pg_catalog.set_config('lock_timeout', '0', false)";
     timeout.params = {std::to_string(host_.statement_timeout_ms)};
     setup.push_back(std::move(timeout));
   }
