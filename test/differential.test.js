@@ -18,7 +18,7 @@ const CLIENTS = [
   ['c2', 1, '/', ['a', 'b']],
   ['c3', 1, '/', [7]], // a room may be a number
   ['c4', 2, '/', ['a', 7]],
-  ['c5', 2, '/', ['c', 8]],
+  ['c5', 2, '/', ['c', 8, 'a\ud800b', 'ünï 日本 \u2028']],
   ['o0', 0, '/other', ['a']],
   ['o1', 2, '/other', []],
   ['d0', 0, DYN, ['a']],
@@ -217,6 +217,13 @@ const OPS = [
     c.io(2).except(['a', 'b']).emit('r6', 6);
     c.io(1).to('b').to('c').emit('r7', Buffer.from([7]));
   }],
+  ['unicode rooms', (c) => {
+    c.io(0).to('a\ud800b').emit('lone-room', 1);
+    c.io(1).to('ünï 日本 \u2028').emit('unicode-room', BIN.buf);
+    c.io(2).except('a\ud800b').emit('except-lone-room', 'x'.repeat(9000));
+    c.io(0).to('a\udc00b').emit('other-lone-room', 2); // nobody
+    c.io(1).to('7').emit('string-7', 3); // nobody: the room is the number 7
+  }],
   ['numeric and socket-id rooms', (c) => {
     c.io(0).to(7).emit('num7', 7);
     c.io(1).except(7).emit('not7', 1);
@@ -236,6 +243,7 @@ const OPS = [
   ['compress(false) and local', (c) => {
     c.io(1).compress(false).emit('cf', 'not compressed');
     c.io(2).local.emit('local', 3);
+    c.io(0).timeout(50).emit('timeout-without-ack', 4);
   }],
   ['other namespaces', (c) => {
     c.io(1, '/other').emit('o', 'hi', BIN.buf);
