@@ -123,7 +123,7 @@ class WithToJSON {
 }
 // Values of which JSON.stringify writes something else than their own fields.
 function odd() {
-  const sparse = [1, , 3]; // eslint-disable-line no-sparse-arrays
+  const sparse = [1, , 3];
   const getter = { get g() { return 'got'; }, plain: 1 };
   return [
     new Point(), // 0
