@@ -213,11 +213,11 @@ class Converter {
     take_values(len);
     out = Value::map();
     out.fields.resize(len);
+    if (len > 0) out.fields[0].first = std::move(first_key);  // read above already
     for (uint32_t i = 0; i < len; ++i) {
       napi_value key, item;
       if (i == 0) {
         key = first;
-        out.fields[0].first = std::move(first_key);
       } else {
         check(env_, napi_get_element(env_, names, i, &key));
         read_string(env_, key, out.fields[i].first, bytes_left_);
