@@ -3,7 +3,7 @@
 // Benchmark: this native adapter ("native") against @socket.io/postgres-adapter ("pure"), same
 // machine, same run, same PostgreSQL. See bench/README.md.
 //
-//   npm run bench                # full run (~4 min on 2 cores)
+//   npm run bench                # full run (~6 min on 2 cores)
 //   npm run bench -- --quick     # ~1 min
 //   options: --rounds=N --duration=MS --warmup=MS --window=N --only=sse,small,b4k,b20k,bin1k,latency,burst,local,localburst,ideal,idealburst
 //            --adapters=pure,native --no-ceiling --cpu-prof (servers write .cpuprofile files to bench/results/prof)
