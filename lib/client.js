@@ -116,7 +116,7 @@ class SharedClient {
   constructor(getParams, opts) {
     this.opts = opts;
     this.restores = 0;
-    this.waitingRestores = new Set(); // resolve functions of beginRestore() calls waiting for a turn, in order
+    this.waitingRestores = new Map(); // namespace + pid -> resolve function of a beginRestore() waiting for a turn, in order
     this.restoresSaturated = false;
     this.routes = new Map(); // channel -> adapter
     this.listening = new Set(); // channels whose LISTEN the core has confirmed
@@ -170,26 +170,34 @@ class SharedClient {
   }
 
   // Resolves true when this restore may run (then endRestore() once it is done), false if it may not.
-  beginRestore() {
+  // `key` names the session (namespace and pid): a CONNECT asking again for a session whose restore still
+  // waits comes from its client that gave the first one up (its connection closed: Socket.IO would drop
+  // what that restore takes, the session being taken then). The earlier one gets a fresh session at once,
+  // the new one its place in the queue.
+  beginRestore(key) {
     if (this.closed) return Promise.resolve(false);
     if (this.restores < MAX_RESTORES) {
       this.restores++;
       return Promise.resolve(true);
     }
-    if (this.waitingRestores.size >= MAX_WAITING_RESTORES) {
+    const earlier = this.waitingRestores.get(key);
+    if (earlier !== undefined) {
+      earlier(false);
+    } else if (this.waitingRestores.size >= MAX_WAITING_RESTORES) {
       if (!this.restoresSaturated) {
         this.restoresSaturated = true;
         this.report(toError(`more than ${MAX_WAITING_RESTORES} session restores waiting: new ones get a fresh session`, codes.RECOVERY_FAILED));
       }
       return Promise.resolve(false);
     }
-    return new Promise((resolve) => this.waitingRestores.add(resolve));
+    return new Promise((resolve) => this.waitingRestores.set(key, resolve));
   }
 
   endRestore() {
-    const [next] = this.waitingRestores;
-    if (next !== undefined) {
-      this.waitingRestores.delete(next);
+    const [first] = this.waitingRestores;
+    if (first !== undefined) {
+      const [key, next] = first;
+      this.waitingRestores.delete(key);
       next(true); // its turn: the count stays
       return;
     }
@@ -281,7 +289,7 @@ class SharedClient {
     if (!this.closePromise) {
       this.closed = true;
       if (this.presence) this.presence.close();
-      for (const resolve of this.waitingRestores) resolve(false); // fresh sessions, at once
+      for (const resolve of this.waitingRestores.values()) resolve(false); // fresh sessions, at once
       this.waitingRestores.clear();
       this.closePromise = this.native.close(this.opts.closeTimeout);
     }

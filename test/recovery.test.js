@@ -177,6 +177,54 @@ describe('connection state recovery', () => {
     await waitFor(() => clients.every((c) => c.got.length === 2), 10000, () => `the missed packet on every client (${clients.filter((c) => c.got.length === 2).length})`);
     expect(clients.every((c) => c.got[1][0] === 'missed')).toBe(true);
   }, 60000);
+
+  // A CONNECT waiting for a restore slot, given up by its client (its connection closed), then sent again by
+  // the same client: the restore of the one given up must not take the session the client is waiting for.
+  test('a client that drops while its CONNECT waits for a restore, then comes back: it recovers', async () => {
+    const blockers = await Promise.all(Array.from({ length: 16 }, () => recoverableClient(ctx.cluster, 0).then(track)));
+    const client = track(await recoverableClient(ctx.cluster, 0));
+    const [A, B] = ctx.cluster.servers.map((s) => s.io);
+    A.emit('before', 0);
+    await waitFor(() => [...blockers, client].every((c) => c.got.length === 1), 10000, 'the first packet on every client');
+    await Promise.all([...blockers, client].map((c) => cut(ctx.cluster, c, 0)));
+    B.emit('missed', 1);
+    await waitFor(async () => (await pool.query(`SELECT count(*)::int AS n FROM ${TABLES.logTableName} WHERE id > $1`, [client._lastOffset])).rows[0].n === 1, 5000, 'the log');
+
+    const shared = ctx.cluster.servers[2].io.of('/').adapter.client;
+    const C = ctx.cluster.servers[2].io.of('/').adapter;
+    const restoreSession = C.restoreSession;
+    let asked = 0; // by the client
+    C.restoreSession = function (pid, ...rest) {
+      if (pid === client._pid) asked++;
+      return restoreSession.call(this, pid, ...rest);
+    };
+    const locker = await pool.connect();
+    try {
+      // The 16 restores running at once wait on their session rows: the client's CONNECT waits for a slot.
+      await locker.query('BEGIN');
+      await locker.query(`SELECT 1 FROM ${TABLES.sessionTableName} WHERE pid = ANY($1) FOR UPDATE`, [[...blockers, client].map((c) => c._pid)]);
+      const back = Promise.all(blockers.map((c) => reconnectTo(ctx.cluster, c, 2)));
+      await waitFor(() => shared.restores === 16, 5000, 'the 16 restores to run');
+      client.io.uri = `http://127.0.0.1:${ctx.cluster.servers[2].port}`;
+      client.connect();
+      await waitFor(() => asked === 1 && shared.waitingRestores.size === 1, 5000, 'the client\'s CONNECT to wait');
+      client.disconnect(); // gives up (its connection closes)...
+      const connected = new Promise((r) => client.once('connect', r));
+      client.connect(); // ...and asks again, with the same session id and offset
+      await waitFor(() => asked === 2, 5000, 'the client to ask again');
+      await locker.query('COMMIT');
+      await back;
+      await withTimeout(connected, 5000, 'reconnect');
+    } finally {
+      C.restoreSession = restoreSession;
+      await locker.query('ROLLBACK').catch(() => {});
+      locker.release();
+    }
+
+    expect(client.recovered).toBe(true);
+    await waitFor(() => client.got.length === 2, 5000, 'the missed packet');
+    expect(client.got[1]).toEqual(['missed', 1]);
+  }, 60000);
 });
 
 describe('connection state recovery: expiry', () => {
