@@ -147,7 +147,7 @@ function odd() {
 }
 // The ones @msgpack/msgpack (the pure-JS adapter's attachments) writes as JSON would: it calls no toJSON,
 // writes a Map, a Set and a boxed primitive as their own (empty) fields, and refuses symbols and functions.
-const ODD_IN_MSGPACK = new Set([0, 7, 10, 11, 13, 14]);
+const ODD_IN_MSGPACK = new Set([0, 7, 9, 10, 11, 13, 14]);
 
 // The script. Each op gets ctx = { io(server, nsp), record(key, value), ids } and may await.
 const OPS = [

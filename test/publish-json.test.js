@@ -61,6 +61,39 @@ describe('the JSON of a published message', () => {
     expect(await waitForEvents(remote, 'boxed', 2)).toEqual(fromLocal);
   });
 
+  test('a boxed primitive with own fields (a Number subclass, an own valueOf) in a large message: remote clients get it as the local one', async () => {
+    const { cluster } = ctx;
+    const local = await cluster.connect(0);
+    const remote = await cluster.connect(1);
+    class Money extends Number {
+      constructor(v) {
+        super(v);
+        this.currency = 'EUR';
+      }
+    }
+    const tuned = new Number(3);
+    tuned.valueOf = () => 7; // JSON.stringify writes ToNumber of it: 7
+    const tagged = Object.assign(new String(''), { tag: 't' });
+    // Over the notification limit: the native encoder writes it.
+    cluster.servers[0].io.emit('owned', new Money(5), tuned, tagged, Object.assign(new Boolean(true), { b: 1 }), 'y'.repeat(9000));
+
+    const fromLocal = await waitForEvents(local, 'owned', 1);
+    expect(fromLocal).toEqual([[5, 7, '', true, 'y'.repeat(9000)]]);
+    expect(await waitForEvents(remote, 'owned', 1)).toEqual(fromLocal);
+  });
+
+  test('a boxed string, number or boolean beside binary reaches remote clients as the local client gets it', async () => {
+    const { cluster } = ctx;
+    const local = await cluster.connect(0);
+    const remote = await cluster.connect(1);
+    // Socket.IO writes the objects of a binary packet field by field: a boxed primitive as its own fields.
+    cluster.servers[0].io.emit('boxed-bin', Buffer.from([1, 2]), new String('ab'), { n: new Number(1.5), b: new Boolean(false) });
+
+    const fromLocal = await waitForEvents(local, 'boxed-bin', 1);
+    expect(fromLocal[0].slice(1)).toEqual([{ 0: 'a', 1: 'b' }, { n: {}, b: {} }]);
+    expect(await waitForEvents(remote, 'boxed-bin', 1)).toEqual(fromLocal);
+  });
+
   test('typed arrays, a DataView and an ArrayBuffer reach remote clients as binary, as they reach local ones', async () => {
     const { cluster } = ctx;
     const local = await cluster.connect(0);

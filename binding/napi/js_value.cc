@@ -96,9 +96,13 @@ size_t typed_array_element_size(napi_typedarray_type t) {
 
 class Converter {
  public:
-  Converter(napi_env env, ToValueResult& info) : env_(env), info_(info) {
+  // `unboxing`: boxed primitives written as their primitive (JSON.stringify's rule), else as their own
+  // fields (what Socket.IO writes for the objects of a packet holding binary, and @msgpack/msgpack).
+  Converter(napi_env env, ToValueResult& info, bool unboxing) : env_(env), info_(info), unboxing_(unboxing) {
     check(env, napi_create_string_utf8(env, "toJSON", 6, &tojson_key_));
   }
+
+  bool unboxed() const { return unboxed_; }
 
   // `holder_key` is what JSON.stringify would pass to toJSON: the property name, the array index
   // (as a string, built only when needed) or "" at the top.
@@ -205,10 +209,11 @@ class Converter {
       check(env_, napi_get_element(env_, names, 0, &first));
       read_string(env_, first, first_key, bytes_left_);
     }
-    // A boxed String has the keys "0".."n-1", a boxed Number or Boolean none: only such objects are
-    // asked (one call into JavaScript) whether they are boxed primitives, which JSON.stringify writes
-    // as their primitive.
-    if ((len == 0 || first_key == "0") && unbox(v, out, depth, holder_key, index)) return;
+    // A boxed String has the keys "0".."n-1", a boxed Number or Boolean none, unless it has fields of
+    // its own (a subclass's, an own valueOf) and then it is not an Object.prototype object: only such
+    // objects are asked (one call into JavaScript) whether they are boxed primitives, which
+    // JSON.stringify writes as their primitive.
+    if ((len == 0 || first_key == "0" || !plain_prototype(v)) && unbox(v, out, depth, holder_key, index)) return;
     check_depth(depth);
     take_values(len);
     out = Value::map();
@@ -231,6 +236,7 @@ class Converter {
   // does): converted as the primitive lib/ 's unboxer returns for it. False for any other object
   // (the unboxer returns the object itself), or when no unboxer is registered.
   bool unbox(napi_value v, Value& out, int depth, napi_value holder_key, uint32_t index) {
+    if (!unboxing_) return false;
     auto* data = Napi::Env(env_).GetInstanceData<InstanceData>();
     if (data == nullptr || data->unbox.IsEmpty()) return false;
     napi_value result;
@@ -239,7 +245,27 @@ class Converter {
     check(env_, napi_strict_equals(env_, result, v, &same));
     if (same) return false;
     convert(result, out, depth, holder_key, index, false);
+    unboxed_ = true;
     return true;
+  }
+
+  // Whether v's prototype is Object.prototype (a literal's). Should reading it fail, yes: the caller
+  // then asks nothing (JSON.stringify reads no prototype).
+  bool plain_prototype(napi_value v) {
+    if (object_prototype_ == nullptr) {
+      napi_value literal;
+      check(env_, napi_create_object(env_, &literal));
+      check(env_, napi_get_prototype(env_, literal, &object_prototype_));
+    }
+    napi_value proto;
+    if (napi_get_prototype(env_, v, &proto) != napi_ok) {
+      napi_value ignored;
+      check(env_, napi_get_and_clear_last_exception(env_, &ignored));
+      return true;
+    }
+    bool same;
+    check(env_, napi_strict_equals(env_, proto, object_prototype_, &same));
+    return same;
   }
 
   // An array or object at `depth` (0 at the top) is at level depth + 1 of kMaxNesting.
@@ -301,6 +327,9 @@ class Converter {
   napi_env env_;
   ToValueResult& info_;
   napi_value tojson_key_;
+  napi_value object_prototype_ = nullptr;  // read at the first use
+  bool unboxing_;
+  bool unboxed_ = false;
   size_t values_left_ = kMaxMessageValues;
   size_t bytes_left_ = kMaxBytes;
 };
@@ -417,10 +446,19 @@ Napi::Value SetUnboxer(const Napi::CallbackInfo& info) {
 }
 
 Value ToValue(Napi::Env env, napi_value v, ToValueResult& info) {
-  Converter converter(env, info);
   Value out;
+  Converter converter(env, info, true);
   converter.convert(v, out, 0, nullptr, UINT32_MAX, true);
-  return out;
+  if (!info.has_binary || !converter.unboxed()) return out;
+  // A message with binary: Socket.IO writes the objects of such a packet field by field, a boxed
+  // primitive as its own fields, and so do the pure-JS adapter's msgpack attachments. Converted again
+  // (rare: binary and a boxed primitive in one message), so toJSON methods and getters run twice.
+  ToValueResult again;
+  Converter fields(env, again, false);
+  Value out2;
+  fields.convert(v, out2, 0, nullptr, UINT32_MAX, true);
+  info = again;
+  return out2;
 }
 
 Napi::Value FromValue(Napi::Env env, const Value& v) {
