@@ -7,7 +7,7 @@
 const { execFile } = require('child_process');
 const { Client } = require('pg');
 const { encode } = require('@msgpack/msgpack');
-const { Cluster, waitFor, eventsOf } = require('./helpers/cluster');
+const { Cluster, waitFor, eventsOf, expectPairCountsEachOther } = require('./helpers/cluster');
 const { reportedCount } = require('./helpers/reports');
 
 const PREFIX = 'inbound_limits';
@@ -54,6 +54,21 @@ const broadcast = (args, rooms = []) => ({
   type: 3,
   data: { packet: { type: 2, data: args, nsp: '/' }, opts: { rooms, except: [], flags: {} } },
 });
+
+// An attachment broadcasting 'first', whose fetch `locker` holds (it locks the table until its COMMIT), then
+// 110000 broadcasts to a room nobody is in (cheap to deliver) waiting behind it: more than the inbound queue holds.
+async function overflowBehindAttachment(locker, channel) {
+  const id = await forgeRow(Buffer.from(encode(broadcast(['first']))));
+  await locker.query('BEGIN');
+  await locker.query('LOCK TABLE socket_io_attachments IN ACCESS EXCLUSIVE MODE');
+  await raw.query('BEGIN');
+  await raw.query('SELECT pg_notify($1, $2)', [channel, JSON.stringify({ uid: 'emitter', nsp: '/', type: 3, attachmentId: id })]);
+  await raw.query(
+    `SELECT pg_notify($1, $2 || g::text || '}') FROM generate_series(1, 110000) g`,
+    [channel, JSON.stringify(broadcast(['flood'], ['nobody'])).slice(0, -1) + ',"n":'],
+  );
+  await raw.query('COMMIT');
+}
 
 async function forgeRow(bytes) {
   const { rows } = await raw.query('INSERT INTO socket_io_attachments (payload) VALUES ($1) RETURNING id', [bytes]);
@@ -147,18 +162,7 @@ describe('a re-announced attachment (defect 9.5)', () => {
     try {
       const { cluster, errors, channel } = ctx;
       const [onA] = await cluster.connectOnEach();
-      const id = await forgeRow(Buffer.from(encode(broadcast(['first']))));
-      // Hold the attachment fetch: everything announced after the attachment waits behind it.
-      await locker.query('BEGIN');
-      await locker.query('LOCK TABLE socket_io_attachments IN ACCESS EXCLUSIVE MODE');
-      await raw.query('BEGIN');
-      await raw.query('SELECT pg_notify($1, $2)', [channel, JSON.stringify({ uid: 'emitter', nsp: '/', type: 3, attachmentId: id })]);
-      // 110000 broadcasts to a room nobody is in (cheap to deliver).
-      await raw.query(
-        `SELECT pg_notify($1, $2 || g::text || '}') FROM generate_series(1, 110000) g`,
-        [channel, JSON.stringify(broadcast(['flood'], ['nobody'])).slice(0, -1) + ',"n":'],
-      );
-      await raw.query('COMMIT');
+      await overflowBehindAttachment(locker, channel);
       await waitFor(() => errors[0].some((e) => e.code === 'INBOUND_OVERFLOW'), 30000, () => `INBOUND_OVERFLOW, got: ${[...new Set(codesOf(errors[0]))]}`);
       await locker.query('COMMIT');
       await waitFor(() => eventsOf(onA, 'first').length === 1, 30000, 'the attachment held in front of the queue');
@@ -180,16 +184,7 @@ describe('a re-announced attachment (defect 9.5)', () => {
     await locker.connect();
     try {
       const { cluster, errors, channel } = ctx;
-      const id = await forgeRow(Buffer.from(encode(broadcast(['first']))));
-      await locker.query('BEGIN');
-      await locker.query('LOCK TABLE socket_io_attachments IN ACCESS EXCLUSIVE MODE');
-      await raw.query('BEGIN');
-      await raw.query('SELECT pg_notify($1, $2)', [channel, JSON.stringify({ uid: 'emitter', nsp: '/', type: 3, attachmentId: id })]);
-      await raw.query(
-        `SELECT pg_notify($1, $2 || g::text || '}') FROM generate_series(1, 110000) g`,
-        [channel, JSON.stringify(broadcast(['flood'], ['nobody'])).slice(0, -1) + ',"n":'],
-      );
-      await raw.query('COMMIT');
+      await overflowBehindAttachment(locker, channel);
       const A = cluster.servers[0].io.of('/').adapter;
       const dropped = () => A.stats().dropped.inboundOverflow;
       await waitFor(() => errors[0].some((e) => e.code === 'INBOUND_OVERFLOW'), 30000, 'the flood to overflow the queue');
@@ -206,13 +201,7 @@ describe('a re-announced attachment (defect 9.5)', () => {
       await locker.query('COMMIT');
       await waitFor(() => errors[0].some((e) => e.code === 'INBOUND_OVERFLOW' && /drained/.test(e.message)), 30000, 'the queue to drain');
       // Idle from here on: no broadcast that would introduce the servers to each other.
-      await waitFor(async () => {
-        const counts = await Promise.all(cluster.servers.map((s) => s.io.of('/').adapter.serverCount()));
-        return counts.every((n) => n === 2);
-      }, 10000, 'both servers to count each other');
-      await cluster.connectOnEach();
-      const seen = await Promise.all(cluster.servers.map((s) => s.io.fetchSockets().then((sockets) => sockets.length)));
-      expect(seen).toEqual([2, 2]);
+      await expectPairCountsEachOther(cluster);
     } finally {
       await locker.query('ROLLBACK').catch(() => {});
       await locker.end();

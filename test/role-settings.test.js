@@ -3,7 +3,7 @@
 // sessions are long-lived and mostly idle by design (a LISTEN session waits for notifications).
 
 const { Client } = require('pg');
-const { Cluster, waitFor } = require('./helpers/cluster');
+const { Cluster, waitFor, expectPairCountsEachOther } = require('./helpers/cluster');
 const { describeErrors } = require('./helpers/faults');
 
 jest.setTimeout(30000);
@@ -108,13 +108,7 @@ test('a server whose INITIAL_HEARTBEAT PostgreSQL refused (pg_notify revoked for
     await admin.query('GRANT EXECUTE ON FUNCTION pg_catalog.pg_notify(pg_catalog.text, pg_catalog.text) TO PUBLIC');
   }
   // Idle from here on: no broadcast that would introduce the servers to each other.
-  await waitFor(async () => {
-    const counts = await Promise.all(cluster.servers.map((s) => s.io.of('/').adapter.serverCount()));
-    return counts.every((n) => n === 2);
-  }, 10000, 'both servers to count each other');
-  await cluster.connectOnEach();
-  const seen = await Promise.all(cluster.servers.map((s) => s.io.fetchSockets().then((sockets) => sockets.length)));
-  expect(seen).toEqual([2, 2]);
+  await expectPairCountsEachOther(cluster);
   expect(describeErrors(errors[0])).toBe('(none)');
   expect(describeErrors(errors[1].filter((e) => e.code !== 'PUBLISH_FAILED'))).toBe('(none)');
 });

@@ -276,8 +276,21 @@ function useAttachmentTable(table) {
   return t;
 }
 
+// Quiet idle: with no broadcast to introduce them, the two servers of `cluster` still count each other
+// (serverCount) and see each other's sockets (fetchSockets).
+async function expectPairCountsEachOther(cluster) {
+  await waitFor(async () => {
+    const counts = await Promise.all(cluster.servers.map((s) => s.io.of('/').adapter.serverCount()));
+    return counts.every((n) => n === 2);
+  }, 10000, 'both servers to count each other');
+  await cluster.connectOnEach();
+  const seen = await Promise.all(cluster.servers.map((s) => s.io.fetchSockets().then((sockets) => sockets.length)));
+  expect(seen).toEqual([2, 2]);
+}
+
 module.exports = {
   ADAPTER,
+  expectPairCountsEachOther,
   listenRaw,
   useAttachmentTable,
   createAdapter,
