@@ -320,7 +320,9 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
 
   async restoreSession(pid, offset) {
     if (!this.recoveryDuration || !isRestorable(pid, offset)) return null;
-    if (!(await this.client.beginRestore(`${this.nsp.name}\0${pid}`))) return null; // closing, given up, or too many waiting: a fresh session
+    const key = `${this.nsp.name}\0${pid}`;
+    // closing, given up, or too many waiting: a fresh session
+    if (!(await this.client.beginRestore(key, this.nsp.server.connectTimeout() || 45000))) return null;
     let session;
     try {
       session = await this.client.native.restoreSession(pid, this.nsp.name, offset, this.client.opts.maxRecoveredPackets);

@@ -116,7 +116,7 @@ class SharedClient {
   constructor(getParams, opts) {
     this.opts = opts;
     this.restores = 0;
-    this.waitingRestores = new Map(); // namespace + pid -> resolve function of a beginRestore() waiting for a turn, in order
+    this.waitingRestores = new Map(); // namespace + pid -> { resolve, until } of a beginRestore() waiting for a turn, in order
     this.restoresSaturated = false;
     this.routes = new Map(); // channel -> adapter
     this.listening = new Set(); // channels whose LISTEN the core has confirmed
@@ -173,8 +173,10 @@ class SharedClient {
   // `key` names the session (namespace and pid): a CONNECT asking again for a session whose restore still
   // waits comes from its client that gave the first one up (its connection closed: Socket.IO would drop
   // what that restore takes, the session being taken then). The earlier one gets a fresh session at once,
-  // the new one its place in the queue.
-  beginRestore(key) {
+  // the new one its place in the queue. One still waiting after `maxWaitMs` (Socket.IO's connectTimeout,
+  // past which it has closed a connection that joined no namespace) gets a fresh session when its turn
+  // comes: its session stays for its client to come back for.
+  beginRestore(key, maxWaitMs) {
     if (this.closed) return Promise.resolve(false);
     if (this.restores < MAX_RESTORES) {
       this.restores++;
@@ -182,7 +184,7 @@ class SharedClient {
     }
     const earlier = this.waitingRestores.get(key);
     if (earlier !== undefined) {
-      earlier(false);
+      earlier.resolve(false);
     } else if (this.waitingRestores.size >= MAX_WAITING_RESTORES) {
       if (!this.restoresSaturated) {
         this.restoresSaturated = true;
@@ -190,16 +192,19 @@ class SharedClient {
       }
       return Promise.resolve(false);
     }
-    return new Promise((resolve) => this.waitingRestores.set(key, resolve));
+    const until = Date.now() + maxWaitMs;
+    return new Promise((resolve) => this.waitingRestores.set(key, { resolve, until }));
   }
 
   endRestore() {
-    const [first] = this.waitingRestores;
-    if (first !== undefined) {
-      const [key, next] = first;
+    const now = Date.now();
+    for (const [key, next] of this.waitingRestores) {
       this.waitingRestores.delete(key);
-      next(true); // its turn: the count stays
-      return;
+      if (now <= next.until) {
+        next.resolve(true); // its turn: the count stays
+        return;
+      }
+      next.resolve(false);
     }
     this.restores--;
     if (this.restores === 0) this.restoresSaturated = false;
@@ -289,7 +294,7 @@ class SharedClient {
     if (!this.closePromise) {
       this.closed = true;
       if (this.presence) this.presence.close();
-      for (const resolve of this.waitingRestores.values()) resolve(false); // fresh sessions, at once
+      for (const { resolve } of this.waitingRestores.values()) resolve(false); // fresh sessions, at once
       this.waitingRestores.clear();
       this.closePromise = this.native.close(this.opts.closeTimeout);
     }

@@ -225,6 +225,49 @@ describe('connection state recovery', () => {
     await waitFor(() => client.got.length === 2, 5000, 'the missed packet');
     expect(client.got[1]).toEqual(['missed', 1]);
   }, 60000);
+
+  // Socket.IO closes a connection whose CONNECT is not answered within connectTimeout: a restore still waiting
+  // for a slot by then is for a closed connection, and must not take the session its client comes back for.
+  test('a client closed by connectTimeout while its CONNECT waits for a restore: it recovers on another server', async () => {
+    const blockers = await Promise.all(Array.from({ length: 16 }, () => recoverableClient(ctx.cluster, 0).then(track)));
+    const client = track(await recoverableClient(ctx.cluster, 0));
+    const [A, B, C] = ctx.cluster.servers.map((s) => s.io);
+    A.emit('before', 0);
+    await waitFor(() => [...blockers, client].every((c) => c.got.length === 1), 10000, 'the first packet on every client');
+    await Promise.all([...blockers, client].map((c) => cut(ctx.cluster, c, 0)));
+    B.emit('missed', 1);
+    await waitFor(async () => (await pool.query(`SELECT count(*)::int AS n FROM ${TABLES.logTableName} WHERE id > $1`, [client._lastOffset])).rows[0].n === 1, 5000, 'the log');
+
+    const shared = C.of('/').adapter.client;
+    const connectTimeout = C.connectTimeout();
+    C.connectTimeout(1000);
+    const locker = await pool.connect();
+    try {
+      // The 16 restores running at once wait on their session rows: the client's CONNECT waits for a slot.
+      await locker.query('BEGIN');
+      await locker.query(`SELECT 1 FROM ${TABLES.sessionTableName} WHERE pid = ANY($1) FOR UPDATE`, [[...blockers, client].map((c) => c._pid)]);
+      for (const c of blockers) {
+        c.io.uri = `http://127.0.0.1:${ctx.cluster.servers[2].port}`;
+        c.connect();
+      }
+      await waitFor(() => shared.restores === 16, 5000, 'the 16 restores to run');
+      client.io.uri = `http://127.0.0.1:${ctx.cluster.servers[2].port}`;
+      client.connect();
+      await waitFor(() => shared.waitingRestores.size === 1, 5000, 'the client\'s CONNECT to wait');
+      await waitFor(() => C.engine.clientsCount === 0, 10000, 'Socket.IO to close the connections that joined nothing');
+      await locker.query('COMMIT');
+      await waitFor(() => shared.restores === 0 && shared.waitingRestores.size === 0, 10000, 'the restores to end');
+    } finally {
+      C.connectTimeout(connectTimeout);
+      await locker.query('ROLLBACK').catch(() => {});
+      locker.release();
+    }
+
+    await reconnectTo(ctx.cluster, client, 1);
+    expect(client.recovered).toBe(true);
+    await waitFor(() => client.got.length === 2, 5000, 'the missed packet');
+    expect(client.got[1]).toEqual(['missed', 1]);
+  }, 60000);
 });
 
 describe('connection state recovery: expiry', () => {
