@@ -1,6 +1,7 @@
 // libFuzzer target: the notification parsers (parse_json, parse_json_header, also along a path with its span),
 // then write_json on what they accepted.
 // Also checks that the output is stable: write(parse(write(v))) == write(v).
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -44,6 +45,12 @@ static void check_span(std::string_view text, const pgadapter::Value& full, cons
     std::abort();
   }
   if (at == nullptr) return;
+  const std::string_view bytes = text.substr(span.begin, span.end - span.begin);
+  const bool ascii = std::all_of(bytes.begin(), bytes.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+  if (span.ascii != ascii) {
+    std::fprintf(stderr, "the span is said %sASCII\n", span.ascii ? "" : "not ");
+    std::abort();
+  }
   pgadapter::Value part;
   std::string error;
   if (!pgadapter::parse_json(text.substr(span.begin, span.end - span.begin), part, error)) {

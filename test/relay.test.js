@@ -513,6 +513,7 @@ describe.each([
       const [onB, onC] = await Promise.all([B, C].map((s) => rawClient(s, { nsp })));
       clients.push(onB, onC);
       const sent = [
+        ['a4k', 'abcd'.repeat(1024), { k: '\u007f' }], // ASCII: handed over as Latin-1
         ['t600', 'é'.repeat(600)],
         ['t7000', '☃'.repeat(2600)],
         ['big70k', 'x'.repeat(70000)],

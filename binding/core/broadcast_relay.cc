@@ -120,18 +120,21 @@ bool is_plain_broadcast(const Value& message) {
 // bytes become a JavaScript string through the same UTF-8 decoding as the whole notification did
 // before, and the span starts and ends at ASCII brackets: a byte invalid in UTF-8 (a SQL_ASCII
 // database) is replaced in the same way.
-bool relay_inline(std::string_view text, const Value& header, const JsonSpan& span, Relayed& out) {
+bool relay_inline(std::string& text, const Value& header, const JsonSpan& span, Relayed& out) {
   if (span.end <= span.begin || span.end > text.size() || text[span.begin] != '[' || !span.stringify_stable ||
       !is_plain_broadcast(header)) {
     return false;
   }
-  out.wire.assign(text.substr(span.begin, span.end - span.begin));
-  out.utf8 = valid_wtf8(out.wire, false);
+  const std::string_view all(text);
   out.envelope.clear();
-  out.envelope.reserve(text.size() - out.wire.size() + 1);
-  out.envelope.append(text.substr(0, span.begin));
+  out.envelope.reserve(text.size() - (span.end - span.begin) + 1);
+  out.envelope.append(all.substr(0, span.begin));
   out.envelope.push_back('0');
-  out.envelope.append(text.substr(span.end));
+  out.envelope.append(all.substr(span.end));
+  text.erase(span.end);
+  text.erase(0, span.begin);
+  out.wire = std::move(text);
+  out.text = span.ascii ? WireText::Ascii : valid_wtf8(out.wire, false) ? WireText::Utf8 : WireText::Other;
   return true;
 }
 
@@ -154,7 +157,7 @@ bool relay_decoded(Value& message, Relayed& out) {
   out.binaries.reserve(scan.binaries);
   out.wire.clear();
   write_with_placeholders(data, out.wire, out.binaries);
-  out.utf8 = valid_wtf8(out.wire, false);
+  out.text = valid_wtf8(out.wire, false) ? WireText::Utf8 : WireText::Other;
   out.envelope.clear();
   write_json(message, out.envelope);
   return true;

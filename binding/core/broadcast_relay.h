@@ -16,15 +16,18 @@ namespace pgadapter {
 // Where a cluster message keeps the packet's data: message.data.packet.data.
 extern const std::vector<std::string_view> kPacketDataPath;
 
+// What `wire`'s bytes are. Utf8: valid UTF-8, so they may go to clients as they are, as
+// Buffer.from(its JavaScript string) would be (not so for a byte invalid in UTF-8, e.g. from a
+// SQL_ASCII database); Ascii: moreover all below 0x80, so they are the string's Latin-1 too.
+enum class WireText : unsigned char { Other, Utf8, Ascii };
+
 struct Relayed {
   std::string envelope;  // the message as JSON, its packet's data replaced by 0
   std::string wire;      // the packet's data as JSON
   // An attachment's binaries, in the order Socket.IO's binary encoder numbers them: in `wire` each is
   // the placeholder that encoder writes, {"_placeholder":true,"num":N}.
   std::vector<std::string> binaries;
-  // `wire` is valid UTF-8: it may go to clients as bytes, as Buffer.from(its JavaScript string)
-  // would be (false for a byte invalid in UTF-8, e.g. from a SQL_ASCII database).
-  bool utf8 = false;
+  WireText text = WireText::Other;
 };
 
 // What ClusterAdapter hands to Adapter.broadcast as it is: a BROADCAST (type 3) without requestId
@@ -32,8 +35,9 @@ struct Relayed {
 bool is_plain_broadcast(const Value& message);
 
 // An inline notification (`header` and `span`: parse_json_header along kPacketDataPath). False when
-// it is not a plain broadcast whose data is an array that reads back as it stringifies.
-bool relay_inline(std::string_view text, const Value& header, const JsonSpan& span, Relayed& out);
+// it is not a plain broadcast whose data is an array that reads back as it stringifies; true when it
+// is, and `text` then becomes `out.wire` (its buffer reused: no copy of a large payload).
+bool relay_inline(std::string& text, const Value& header, const JsonSpan& span, Relayed& out);
 
 // A decoded attachment. False (and `message` untouched) unless it is a plain broadcast whose data is
 // an array, and everything in it is what JSON carries unchanged: no Date, NaN, +-Infinity, -0, and

@@ -342,12 +342,14 @@ class Parser {
         builder.slot(std::move(key));
         span_->begin = static_cast<size_t>(p_ - begin_);
         stable_ = true;
+        ascii_ = true;
         track_numbers_ = true;
         const bool ok = skip_value(depth);
         track_numbers_ = false;
         if (!ok) return false;
         span_->end = static_cast<size_t>(p_ - begin_);
         span_->stringify_stable = stable_;
+        span_->ascii = ascii_;
       } else if (path_key && p_ < end_ && *p_ == '{') {
         if (!parse_object(builder.slot(std::move(key)), depth + 1, true)) return false;
       } else if (on_path && p_ < end_ && (*p_ == '{' || *p_ == '[')) {
@@ -420,9 +422,13 @@ class Parser {
     if (const void* q = std::memchr(p_, '"', static_cast<size_t>(end_ - p_))) {
       const auto* a = reinterpret_cast<const unsigned char*>(p_);
       const auto* b = static_cast<const unsigned char*>(q);
-      unsigned char bad = 0;
-      for (const unsigned char* i = a; i < b; ++i) bad |= static_cast<unsigned char>((*i < 0x20) | (*i == '\\'));
+      unsigned char bad = 0, high = 0;
+      for (const unsigned char* i = a; i < b; ++i) {
+        bad |= static_cast<unsigned char>((*i < 0x20) | (*i == '\\'));
+        high |= *i;
+      }
       if (!bad) {
+        if (high & 0x80) ascii_ = false;
         p_ = static_cast<const char*>(q) + 1;
         return true;
       }
@@ -431,6 +437,7 @@ class Parser {
       const unsigned char c = static_cast<unsigned char>(*p_);
       if (c == '"') { ++p_; return true; }
       if (c < 0x20) return fail_unexpected();
+      if (c >= 0x80) ascii_ = false;
       if (c != '\\') { ++p_; continue; }
       if (++p_ >= end_) break;
       const char e = *p_++;
@@ -593,6 +600,7 @@ class Parser {
   JsonSpan* span_ = nullptr;
   bool track_numbers_ = false;  // inside the span: looking for numbers JSON.stringify would not write back
   bool stable_ = true;
+  bool ascii_ = true;  // inside the span: no byte above 0x7F (only strings can hold one)
 };
 
 }  // namespace

@@ -38,6 +38,7 @@ struct JsonSpan {
   // -1e-400, 1e400): JSON.stringify would write those as 0 or null, so the text would not read back
   // as what the value stringifies to.
   bool stringify_stable = true;
+  bool ascii = true;  // no byte above 0x7F in the span
 };
 
 // parse_json_header, but the objects along `path` (keys from the top, at most 8) have their scalar

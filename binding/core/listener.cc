@@ -296,7 +296,7 @@ void Listener::accept(Notification& note) {
     if (relay_inline(note.payload, e.message, packet_data, relayed)) {
       e.json = std::move(relayed.envelope);
       e.wire = std::move(relayed.wire);
-      e.wire_utf8 = relayed.utf8;
+      e.wire_text = relayed.text;
     } else {
       e.json = std::move(note.payload);
     }
@@ -621,7 +621,7 @@ void Listener::on_fetched(PGresult* res, const std::string& error) {
       e.json = std::move(relayed.envelope);
       e.wire = std::move(relayed.wire);
       e.binaries = std::move(relayed.binaries);
-      e.wire_utf8 = relayed.utf8;
+      e.wire_text = relayed.text;
       held = e.json.size() + e.wire.size();
       for (const std::string& b : e.binaries) held += b.size();
     } else {
@@ -668,7 +668,7 @@ void Listener::deliver() {
     }
     if (e.state == State::Ready) {
       batch.push_back(Inbound{std::move(e.channel), std::move(e.message), std::move(e.json), std::move(e.wire),
-                              std::move(e.binaries), e.wire_utf8, e.offset, e.attachment_id > 0});
+                              std::move(e.binaries), e.wire_text, e.offset, e.attachment_id > 0});
       pop_front();
     } else if (e.state == State::OwnReady) {
       last_offset_ = std::max(last_offset_, e.offset);

@@ -15,6 +15,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "core/broadcast_relay.h"
 #include "core/connection_owner.h"
 #include "core/recovery.h"
 #include "core/value.h"
@@ -28,7 +29,7 @@ struct Inbound {
   // A plain broadcast (broadcast_relay.h): its packet's data as JSON; `json` is then the envelope.
   std::string wire;
   std::vector<std::string> binaries;  // its binaries, beside `wire` (Relayed::binaries)
-  bool wire_utf8 = false;             // Relayed::utf8
+  WireText wire_text = WireText::Other;  // Relayed::text
   int64_t offset = 0;  // connection state recovery: a verified offset, in stream order (0: none)
   bool attachment = false;  // its content came from the attachment table
 };
@@ -94,7 +95,7 @@ class Listener : public ConnectionOwner {
     std::string json;
     std::string wire;  // see Inbound
     std::vector<std::string> binaries;
-    bool wire_utf8 = false;
+    WireText wire_text = WireText::Other;
     int64_t attachment_id = 0;
     int64_t offset = 0;
     State state = State::Ready;

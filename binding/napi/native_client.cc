@@ -461,6 +461,16 @@ void NativeClient::AskParams(std::function<void(bool, ConnParams, std::string)> 
 // JavaScript measuring and encoding the string again; smaller ones come from Buffer's pool.
 constexpr size_t kWireBytesMin = 512;
 
+namespace {
+// ASCII is its own Latin-1: V8 copies it into a one-byte string without decoding UTF-8.
+Napi::Value wire_string(Napi::Env env, const Inbound& in) {
+  if (in.wire_text != WireText::Ascii) return Napi::String::New(env, in.wire);
+  napi_value out;
+  NAPI_THROW_IF_FAILED(env, napi_create_string_latin1(env, in.wire.data(), in.wire.size(), &out), Napi::Value());
+  return {env, out};
+}
+}  // namespace
+
 void NativeClient::deliver(std::vector<Inbound>& batch) {
   try {
     Napi::Env env = Env();
@@ -474,8 +484,8 @@ void NativeClient::deliver(std::vector<Inbound>& batch) {
         message = in.json.empty() ? FromValue(env, in.message) : Napi::String::New(env, in.json);
         // A plain broadcast's data, as Socket.IO writes it to clients (broadcast_relay.h), or
         // [data, its UTF-8 bytes or undefined, ...binaries] (lib/relay.js).
-        wire = in.wire.empty() ? env.Undefined() : Napi::String::New(env, in.wire);
-        const bool bytes = in.wire_utf8 && in.binaries.empty() && in.wire.size() >= kWireBytesMin;
+        wire = in.wire.empty() ? env.Undefined() : wire_string(env, in);
+        const bool bytes = in.wire_text != WireText::Other && in.binaries.empty() && in.wire.size() >= kWireBytesMin;
         if (bytes || !in.binaries.empty()) {
           Napi::Array parts = Napi::Array::New(env, in.binaries.size() + 2);
           parts.Set(uint32_t{0}, wire);

@@ -50,7 +50,11 @@ std::string relay_inline(const std::string& text) {
   JsonSpan span;
   if (!pgadapter::parse_json_header(text, header, error, kPacketDataPath, span)) return "ERR";
   Relayed out;
-  if (!pgadapter::relay_inline(text, header, span, out)) return "no";
+  std::string payload = text;
+  if (!pgadapter::relay_inline(payload, header, span, out)) {
+    CHECK_EQ(payload, text);  // left as it was, for the message's other path
+    return "no";
+  }
   return out.envelope + " | " + out.wire;
 }
 
@@ -133,6 +137,50 @@ void test_relay_inline() {
   // No top-level nsp (the emitter): relayed, JavaScript names the namespace.
   CHECK_EQ(relay_inline(R"({"type":3,"data":{"packet":{"type":2,"data":["e"],"nsp":"/"}},"uid":"emitter"})"),
            R"({"type":3,"data":{"packet":{"type":2,"data":0,"nsp":"/"}},"uid":"emitter"} | ["e"])");
+}
+
+// What the wire's bytes are: "ascii", "utf8" or "other" (see WireText), for an inline broadcast
+// whose packet data is `data`.
+std::string wire_text_of(const std::string& data) {
+  std::string text = kHead + data + kTail;
+  Value header;
+  std::string error;
+  JsonSpan span;
+  if (!pgadapter::parse_json_header(text, header, error, kPacketDataPath, span)) return "ERR";
+  Relayed out;
+  if (!pgadapter::relay_inline(text, header, span, out)) return "no";
+  CHECK_EQ(out.wire, data);
+  switch (out.text) {
+    case pgadapter::WireText::Ascii: return "ascii";
+    case pgadapter::WireText::Utf8: return "utf8";
+    case pgadapter::WireText::Other: return "other";
+  }
+  return "?";
+}
+
+// Only bytes below 0x80 make the wire ASCII (V8 then copies it as Latin-1): anywhere in a string, in
+// a key, in the fast path (no escape) or the slow one (escapes), before or after the string's end.
+void test_relay_wire_text() {
+  CHECK_EQ(wire_text_of(R"(["ev",1,{"k":[true,null,"x\"y"]}])"), "ascii");
+  CHECK_EQ(wire_text_of(R"(["ev","\u00e9"])"), "ascii");  // escaped: the bytes are ASCII
+  CHECK_EQ(wire_text_of("[\"ev\",\"\xc3\xa9\"]"), "utf8");
+  CHECK_EQ(wire_text_of("[\"ev\",{\"\xc3\xa9\":1}]"), "utf8");
+  CHECK_EQ(wire_text_of("[\"ev\",\"\\n\xc3\xa9\"]"), "utf8");
+  CHECK_EQ(wire_text_of("[\"ev\",\"\xc3\xa9\\n\"]"), "utf8");
+  CHECK_EQ(wire_text_of("[\"ev\",\"x\",\"\xe2\x80\xa8\"]"), "utf8");
+  // A lone surrogate (WTF-8) or a byte invalid in UTF-8: neither ASCII nor UTF-8.
+  CHECK_EQ(wire_text_of("[\"ev\",\"\xed\xa0\x80\"]"), "other");
+  CHECK_EQ(wire_text_of("[\"ev\",\"\xff\"]"), "other");
+  // A non-ASCII byte outside the span does not count.
+  std::string text = "{\"type\":3,\"nsp\":\"/\xc3\xa9\",\"data\":{\"packet\":{\"type\":2,\"data\":[\"a\"]}}}";
+  Value header;
+  std::string error;
+  JsonSpan span;
+  CHECK(pgadapter::parse_json_header(text, header, error, kPacketDataPath, span));
+  Relayed out;
+  CHECK(pgadapter::relay_inline(text, header, span, out));
+  CHECK(out.text == pgadapter::WireText::Ascii);
+  CHECK_EQ(out.envelope, "{\"type\":3,\"nsp\":\"/\xc3\xa9\",\"data\":{\"packet\":{\"type\":2,\"data\":0}}}");
 }
 
 // message.data.<key>, and with `inner` its field of that name (nullptr when absent).
@@ -261,6 +309,7 @@ void test_relay_many_binaries() {
 int main() {
   test_span();
   test_relay_inline();
+  test_relay_wire_text();
   test_relay_decoded();
   test_relay_binaries();
   test_relay_many_binaries();
