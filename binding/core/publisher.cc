@@ -1,6 +1,8 @@
 #include "core/publisher.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <cstring>
 #include <string_view>
 #include <unordered_set>
 
@@ -19,9 +21,30 @@ std::string sqlstate(PGresult* res) {
   return code ? code : "";
 }
 
+// Bytes hashed 32 at a time in four independent multiply chains: std::hash runs one chain, 8 bytes a
+// step, and took 4% of a sender's CPU on 4 KB broadcasts.
+uint64_t hash_bytes(std::string_view s) {
+  constexpr uint64_t kOdd1 = 0x9E3779B97F4A7C15ull, kOdd2 = 0xC2B2AE3D27D4EB4Full;
+  const auto rotl = [](uint64_t x, int r) { return (x << r) | (x >> (64 - r)); };
+  uint64_t lane[4] = {kOdd1, kOdd2, s.size(), ~kOdd1};
+  size_t i = 0;
+  for (; i + 32 <= s.size(); i += 32) {
+    for (size_t j = 0; j < 4; ++j) {
+      uint64_t w;
+      std::memcpy(&w, s.data() + i + 8 * j, 8);
+      lane[j] = rotl(lane[j] + w * kOdd2, 31) * kOdd1;
+    }
+  }
+  uint64_t h = rotl(lane[0], 1) + rotl(lane[1], 7) + rotl(lane[2], 12) + rotl(lane[3], 18);
+  for (; i < s.size(); ++i) h = (h ^ static_cast<unsigned char>(s[i])) * kOdd1;
+  h ^= h >> 29;
+  h *= kOdd2;
+  return h ^ (h >> 32);
+}
+
 struct PairHash {
   size_t operator()(const std::pair<std::string_view, std::string_view>& p) const {
-    return std::hash<std::string_view>()(p.second) * 31 + std::hash<std::string_view>()(p.first);
+    return static_cast<size_t>(hash_bytes(p.second) * 31 + hash_bytes(p.first));
   }
 };
 }  // namespace

@@ -63,25 +63,32 @@ void keep_lone_surrogates(napi_env env, napi_value v, std::string& out) {
 
 bool shows_replacement_char(const std::string& s) { return s.find("\xEF\xBF\xBD") != std::string::npos; }
 
+// Up to this many UTF-16 units, a string is written in one pass into room for its longest UTF-8 (3
+// bytes a unit), without V8 measuring it first; longer ones are measured, not to take 3 times their room.
+constexpr size_t kOnePassUnits = size_t{64} * 1024;
+
 // `budget`: bytes the message may still take; the string's UTF-8 length is taken from it.
 void read_string(napi_env env, napi_value v, std::string& out, size_t& budget) {
-  // One call for short strings: with 4+ bytes to spare, V8 cannot have stopped early.
-  char buf[256];
+  size_t units = 0;  // the string's length, not its bytes: no pass over it
+  check(env, napi_get_value_string_utf16(env, v, nullptr, 0, &units));
   size_t n = 0;
-  check(env, napi_get_value_string_utf8(env, v, buf, sizeof buf, &n));
-  if (n + 4 < sizeof buf) {
-    if (n > budget) too_large(env, "more than " + std::to_string(kMaxBytes) + " bytes");
-    budget -= n;
+  char buf[256];
+  if (units * 3 < sizeof buf) {
+    check(env, napi_get_value_string_utf8(env, v, buf, sizeof buf, &n));
     out.assign(buf, n);
-    if (shows_replacement_char(out)) keep_lone_surrogates(env, v, out);
-    return;
+  } else if (units <= kOnePassUnits) {
+    out.resize(units * 3);
+    check(env, napi_get_value_string_utf8(env, v, out.data(), out.size() + 1, &n));
+    out.resize(n);
+  } else {
+    check(env, napi_get_value_string_utf8(env, v, nullptr, 0, &n));
+    if (n > budget) too_large(env, "more than " + std::to_string(kMaxBytes) + " bytes");
+    out.resize(n);
+    check(env, napi_get_value_string_utf8(env, v, out.data(), n + 1, &n));
+    out.resize(n);
   }
-  check(env, napi_get_value_string_utf8(env, v, nullptr, 0, &n));
   if (n > budget) too_large(env, "more than " + std::to_string(kMaxBytes) + " bytes");
   budget -= n;
-  out.resize(n);
-  check(env, napi_get_value_string_utf8(env, v, out.data(), n + 1, &n));
-  out.resize(n);
   if (shows_replacement_char(out)) keep_lone_surrogates(env, v, out);
 }
 
