@@ -765,6 +765,7 @@ Value& MapBuilder::slot(std::string key) {
       }
     }
     if (fields.size() < kLinearScanMax) {
+      if (fields.capacity() == 0) fields.reserve(4);  // a cluster message's objects: 2 to 4 fields, one allocation
       fields.emplace_back(std::move(key), Value());
       return fields.back().second;
     }

@@ -477,6 +477,8 @@ void NativeClient::deliver(std::vector<Inbound>& batch) {
     Napi::HandleScope scope(env);
     Napi::Array flat = Napi::Array::New(env, batch.size() * 4);
     uint32_t i = 0;
+    const std::string* last_channel = nullptr;  // a batch mostly comes on one channel: one string for it
+    Napi::Value channel;
     for (const Inbound& in : batch) {
       Napi::Value message, wire;
       try {
@@ -502,7 +504,11 @@ void NativeClient::deliver(std::vector<Inbound>& batch) {
                in.json.empty() ? codes::BAD_ATTACHMENT : codes::BAD_NOTIFICATION);
         continue;
       }
-      flat.Set(i++, Napi::String::New(env, in.channel));
+      if (last_channel == nullptr || *last_channel != in.channel) {
+        channel = Napi::String::New(env, in.channel);
+        last_channel = &in.channel;
+      }
+      flat.Set(i++, channel);
       flat.Set(i++, message);
       // The checked offset (connection state recovery); whatever the payload says is ignored.
       flat.Set(i++, in.offset > 0 ? Napi::Value(Napi::String::New(env, std::to_string(in.offset))) : env.Undefined());
