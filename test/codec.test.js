@@ -270,10 +270,10 @@ describe('toJson matches JSON.stringify', () => {
 });
 
 describe('strings of every length class the encoder reads them by', () => {
-  // Short strings go through a stack buffer, up to 64 Ki UTF-16 units through room for 3 bytes a
+  // Up to 251 bytes, strings go through a stack buffer, up to 64 Ki UTF-16 units through room for 3 bytes a
   // unit, longer ones are measured first; JSON escapes are found 64 bytes at a time.
   const fills = ['a', 'é', '☃', '😀', '\ud800', '"', '\n'];
-  const lengths = [0, 1, 63, 64, 65, 84, 85, 86, 127, 128, 129, 65535, 65536, 65537, 70000];
+  const lengths = [0, 1, 63, 64, 65, 84, 85, 86, 127, 128, 129, 251, 252, 253, 65535, 65536, 65537, 70000];
   test.each(fills)('filled with %j, each length with a special character at its start, middle and end', (fill) => {
     for (const units of lengths) {
       const body = fill.repeat(Math.ceil(units / fill.length)).slice(0, units);

@@ -69,22 +69,21 @@ constexpr size_t kOnePassUnits = size_t{64} * 1024;
 
 // `budget`: bytes the message may still take; the string's UTF-8 length is taken from it.
 void read_string(napi_env env, napi_value v, std::string& out, size_t& budget) {
-  size_t units = 0;  // the string's length, not its bytes: no pass over it
-  check(env, napi_get_value_string_utf16(env, v, nullptr, 0, &units));
-  size_t n = 0;
+  // One call for short strings: with 4+ bytes to spare, V8 cannot have stopped early.
   char buf[256];
-  if (units * 3 < sizeof buf) {
-    check(env, napi_get_value_string_utf8(env, v, buf, sizeof buf, &n));
+  size_t n = 0;
+  check(env, napi_get_value_string_utf8(env, v, buf, sizeof buf, &n));
+  if (n + 4 < sizeof buf) {
     out.assign(buf, n);
-  } else if (units <= kOnePassUnits) {
-    out.resize(units * 3);
-    check(env, napi_get_value_string_utf8(env, v, out.data(), out.size() + 1, &n));
-    out.resize(n);
   } else {
-    check(env, napi_get_value_string_utf8(env, v, nullptr, 0, &n));
-    if (n > budget) too_large(env, "more than " + std::to_string(kMaxBytes) + " bytes");
-    out.resize(n);
-    check(env, napi_get_value_string_utf8(env, v, out.data(), n + 1, &n));
+    size_t units = 0;  // the string's length, not its bytes: no pass over it
+    check(env, napi_get_value_string_utf16(env, v, nullptr, 0, &units));
+    if (units > kOnePassUnits) {
+      check(env, napi_get_value_string_utf8(env, v, nullptr, 0, &n));  // its UTF-8 length: a pass
+      if (n > budget) too_large(env, "more than " + std::to_string(kMaxBytes) + " bytes");
+    }
+    out.resize(units > kOnePassUnits ? n : units * 3);
+    check(env, napi_get_value_string_utf8(env, v, out.data(), out.size() + 1, &n));
     out.resize(n);
   }
   if (n > budget) too_large(env, "more than " + std::to_string(kMaxBytes) + " bytes");
