@@ -160,6 +160,7 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
     const ackRequest = message && message.type === MessageType.BROADCAST && uid !== this.uid &&
       message.data && message.data.requestId !== undefined;
     if (message && this.client.presence) this.client.presence.heard(uid); // quiet idle
+    if (offset !== undefined && message && message.type === MessageType.BROADCAST) this.leaveOutReplayed(message, offset);
     const known = this.nodesMap.size;
     const firstId = this.nsp._ids; // socket.io numbers the packets of a namespace from this counter
     const result = super.onMessage(message, offset);
@@ -311,6 +312,15 @@ class PostgresAdapter extends ClusterAdapterWithHeartbeat {
       return;
     }
     stored.catch((err) => this.client.report(toError(err, codes.RECOVERY_FAILED)));
+  }
+
+  // A restore replayed this broadcast to some sockets before its notification came: the live delivery leaves
+  // them out (each socket is in the room of its id). A copy of the options: the recovery log keeps the received ones.
+  leaveOutReplayed(message, offset) {
+    const sids = this.delivered.exceptReplayed(offset);
+    const opts = message.data && message.data.opts;
+    if (sids.length === 0 || !opts || typeof opts !== "object") return;
+    message.data.opts = { ...opts, except: [...(Array.isArray(opts.except) ? opts.except : []), ...sids] };
   }
 
   // Called in delivery order for every logged broadcast (ours and the other servers').

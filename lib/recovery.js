@@ -5,6 +5,7 @@
 
 const RECENT_MAX = 10000;
 const RECENT_MS = 10000;
+const REPLAYED_MAX = 10000;
 // What Socket.IO's clients send back: the pid the server gave them (base64id: 20 url-safe characters)
 // and the offset of their last packet (a log id). Anything else never reaches the database.
 const PID = /^[A-Za-z0-9_-]{16,32}$/;
@@ -22,6 +23,10 @@ class DeliveredLog {
     this.head = 0;
     this.floor = 0; // `recent` holds every packet delivered above this offset
     this.last = 0; // the watermark: the highest offset delivered here
+    // Restored socket id -> the highest offset its restore replayed, while above the watermark: a
+    // notification of a replayed broadcast can still come (PostgreSQL signals listeners only after a commit
+    // is visible), and is then delivered live to every socket but these. Oldest first.
+    this.replayed = new Map();
   }
 
   // Called in delivery order for every logged broadcast (ours and the other servers'). data: the
@@ -67,6 +72,23 @@ class DeliveredLog {
         const inRooms = p.rooms.length === 0 || p.rooms.some((r) => rooms.has(r));
         if (inRooms && !p.except.some((r) => rooms.has(r))) out.push(p.data || (p.data = p.make()));
       }
+    }
+    if (delivered > this.last) {
+      this.replayed.delete(session.sid);
+      this.replayed.set(session.sid, delivered);
+      if (this.replayed.size > REPLAYED_MAX) this.replayed.delete(this.replayed.keys().next().value);
+    }
+    return out;
+  }
+
+  // The restored sockets that got the broadcast at `offset` from their restore (see `replayed`): the ones
+  // its live delivery leaves out. Offsets arrive in increasing order: a restore below this one is done with.
+  exceptReplayed(offset) {
+    const n = Number(offset);
+    const out = [];
+    for (const [sid, upTo] of this.replayed) {
+      if (upTo < n) this.replayed.delete(sid);
+      else out.push(sid);
     }
     return out;
   }
