@@ -204,7 +204,11 @@ describe('a re-announced attachment (defect 9.5)', () => {
       await waitFor(() => eventsOf(onA, 'first').length === 1, 30000, 'the attachment held in front of the queue');
       await goodMessageArrivesOnce(cluster, 0, onA);
       expect(before).toBeGreaterThan(0);
-      expect(held).toBeLessThan(360 * 1024 * 1024);
+      // 271 MB before the in-place relay, 557 MB with the whole payload kept. An AddressSanitizer run
+      // (scripts/test-asan.sh preloads libasan) also holds 256 MB of freed blocks in its quarantine, and
+      // its redzones and shadow up to double the rest (683 to 728 MB seen there).
+      const asan = /libasan/.test(process.env.LD_PRELOAD ?? '');
+      expect(held).toBeLessThan((asan ? 2 * 360 + 256 : 360) * 1024 * 1024);
     } finally {
       await locker.query('ROLLBACK').catch(() => {});
       await locker.end();

@@ -183,6 +183,29 @@ void test_relay_wire_text() {
   CHECK_EQ(out.envelope, "{\"type\":3,\"nsp\":\"/\xc3\xa9\",\"data\":{\"packet\":{\"type\":2,\"data\":0}}}");
 }
 
+// The wire takes the payload's buffer only when the data is nearly all of it: what the inbound queue
+// counts (envelope and wire bytes) is then what they hold. Both ways give the same envelope and wire.
+void test_relay_inline_buffer() {
+  const std::string big_data = "[\"ev\",\"" + std::string(4000, 'q') + "\"]";
+  const std::string small_data = "[]";
+  const std::string padded_tail = R"(},"opts":{"rooms":[],"except":[],"flags":{}}},"uid":"u","nsp":"/","pad":")" +
+                                  std::string(7800, 'x') + "\"}";
+  for (const auto& [data, tail] : {std::pair{big_data, kTail}, std::pair{small_data, padded_tail},
+                                   std::pair{big_data, padded_tail}, std::pair{small_data, kTail}}) {
+    const std::string joined = kHead + data + tail;
+    std::string text(joined);  // its own size, as a notification's payload is
+    Value header;
+    std::string error;
+    JsonSpan span;
+    CHECK(pgadapter::parse_json_header(text, header, error, kPacketDataPath, span));
+    Relayed out;
+    CHECK(pgadapter::relay_inline(text, header, span, out));
+    CHECK_EQ(out.wire, data);
+    CHECK_EQ(out.envelope, kHead + "0" + tail);
+    CHECK(out.wire.capacity() <= data.size() + data.size() / 8 + 15);
+  }
+}
+
 // message.data.<key>, and with `inner` its field of that name (nullptr when absent).
 Value* field_of(Value& message, const char* key, const char* inner = nullptr) {
   for (auto& f : message.fields) {
@@ -310,6 +333,7 @@ int main() {
   test_span();
   test_relay_inline();
   test_relay_wire_text();
+  test_relay_inline_buffer();
   test_relay_decoded();
   test_relay_binaries();
   test_relay_many_binaries();
