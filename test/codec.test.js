@@ -285,6 +285,36 @@ describe('strings of every length class the encoder reads them by', () => {
       }
     }
   });
+
+  // In a child process, whose memory is its own. One 64 Ki-unit string, shared 2000 times then 16385
+  // times (1 GiB and 64 KiB: over the limit): each copy the encoder keeps may take the string's bytes,
+  // not the 3 bytes a unit it may write into, or the 1 GiB limit would let a message take 3 GiB.
+  test('a message of many 64 Ki-unit strings holds their bytes, and past 1 GiB is refused (ENCODE_FAILED) within about 1 GiB', async () => {
+    const binary = process.env.PGADAPTER_BINARY || path.join(__dirname, '../build/Release/pgadapter.node');
+    const script = `
+      const codec = require(${JSON.stringify(binary)})._codec;
+      const s = 'x'.repeat(65536);
+      const rss = () => process.memoryUsage().rss;
+      let base = rss(), during = 0;
+      codec.toMsgpack([...new Array(2000).fill(s), { toJSON() { during = rss(); return 0; } }]);
+      const held = during - base;
+      base = rss();
+      let code = null;
+      try { codec.toMsgpack(new Array(16385).fill(s)); } catch (e) { code = e.code; }
+      const peak = process.resourceUsage().maxRSS * 1024 - base;
+      console.log(JSON.stringify({ held, peak, code }));
+    `;
+    const { stdout, stderr } = await new Promise((resolve) => {
+      require('child_process').execFile(process.execPath, ['-e', script], { env: process.env, timeout: 120000 },
+        (err, out, errOut) => resolve({ stdout: out, stderr: err ? `${err.code ?? err.signal} ${errOut}` : errOut }));
+    });
+    expect(stderr).toBe('');
+    const { held, peak, code } = JSON.parse(stdout);
+    expect(code).toBe('ENCODE_FAILED');
+    const data = 2000 * 65536;
+    expect(held).toBeLessThan(1.5 * data);
+    expect(peak).toBeLessThan(1.5 * 2 ** 30);
+  });
 });
 
 describe('fromJson matches JSON.parse', () => {

@@ -57,15 +57,16 @@ const broadcast = (args, rooms = []) => ({
 
 // An attachment broadcasting 'first', whose fetch `locker` holds (it locks the table until its COMMIT), then
 // 110000 broadcasts to a room nobody is in (cheap to deliver) waiting behind it: more than the inbound queue holds.
-async function overflowBehindAttachment(locker, channel) {
+// `flood` and `count`: other broadcasts, and how many (each gets a distinct field n).
+async function overflowBehindAttachment(locker, channel, flood = broadcast(['flood'], ['nobody']), count = 110000) {
   const id = await forgeRow(Buffer.from(encode(broadcast(['first']))));
   await locker.query('BEGIN');
   await locker.query('LOCK TABLE socket_io_attachments IN ACCESS EXCLUSIVE MODE');
   await raw.query('BEGIN');
   await raw.query('SELECT pg_notify($1, $2)', [channel, JSON.stringify({ uid: 'emitter', nsp: '/', type: 3, attachmentId: id })]);
   await raw.query(
-    `SELECT pg_notify($1, $2 || g::text || '}') FROM generate_series(1, 110000) g`,
-    [channel, JSON.stringify(broadcast(['flood'], ['nobody'])).slice(0, -1) + ',"n":'],
+    `SELECT pg_notify($1, $2 || g::text || '}') FROM generate_series(1, $3::int) g`,
+    [channel, JSON.stringify(flood).slice(0, -1) + ',"n":', count],
   );
   await raw.query('COMMIT');
 }
@@ -170,6 +171,40 @@ describe('a re-announced attachment (defect 9.5)', () => {
       const overflow = errors[0].filter((e) => e.code === 'INBOUND_OVERFLOW');
       expect(overflow[0]).toBeInstanceOf(Error);
       expect(overflow.length).toBeLessThanOrEqual(2); // one report per episode (start, then how many were dropped)
+    } finally {
+      await locker.query('ROLLBACK').catch(() => {});
+      await locker.end();
+      await ctx.cluster.close();
+    }
+  });
+  // A relayed broadcast keeps its packet data apart from the rest of the notification: the queue must count
+  // what that takes, not only the data's bytes, or 7.8 KB notifications whose data is [] hold twice the bound.
+  test('the inbound queue holds about its bound (256 MB) in memory when each waiting broadcast\'s data is a small part of it', async () => {
+    const ctx = await startCluster(1);
+    const locker = new Client({ connectionString: process.env.DATABASE_URL });
+    await locker.connect();
+    try {
+      const { cluster, errors, channel } = ctx;
+      const [onA] = await cluster.connectOnEach();
+      const A = cluster.servers[0].io.of('/').adapter;
+      const rssBefore = process.memoryUsage().rss;
+      const padded = { ...broadcast([], ['nobody']), pad: 'x'.repeat(7800) };
+      await overflowBehindAttachment(locker, channel, padded, 45000);
+      await waitFor(() => errors[0].some((e) => e.code === 'INBOUND_OVERFLOW'), 60000, () => `INBOUND_OVERFLOW, got: ${[...new Set(codesOf(errors[0]))]}`);
+      let before = -1; // the whole flood has been read once the count stops growing
+      await waitFor(async () => {
+        const now = A.stats().dropped.inboundOverflow;
+        if (now === before) return true;
+        before = now;
+        await sleep(500);
+        return false;
+      }, 60000, 'the flood to be read');
+      const held = process.memoryUsage().rss - rssBefore;
+      await locker.query('COMMIT');
+      await waitFor(() => eventsOf(onA, 'first').length === 1, 30000, 'the attachment held in front of the queue');
+      await goodMessageArrivesOnce(cluster, 0, onA);
+      expect(before).toBeGreaterThan(0);
+      expect(held).toBeLessThan(360 * 1024 * 1024);
     } finally {
       await locker.query('ROLLBACK').catch(() => {});
       await locker.end();

@@ -126,14 +126,22 @@ bool relay_inline(std::string& text, const Value& header, const JsonSpan& span, 
     return false;
   }
   const std::string_view all(text);
+  const size_t wire_size = span.end - span.begin;
   out.envelope.clear();
-  out.envelope.reserve(text.size() - (span.end - span.begin) + 1);
+  out.envelope.reserve(text.size() - wire_size + 1);
   out.envelope.append(all.substr(0, span.begin));
   out.envelope.push_back('0');
   out.envelope.append(all.substr(span.end));
-  text.erase(span.end);
-  text.erase(0, span.begin);
-  out.wire = std::move(text);
+  // The payload's buffer becomes the wire when the wire is nearly all of it (no copy of a large
+  // payload). Otherwise the wire is copied: the inbound queue counts the envelope's and the wire's
+  // bytes, and a small wire kept in the whole payload's buffer would hold up to twice that.
+  if (text.size() - wire_size <= wire_size / 8) {
+    text.erase(span.end);
+    text.erase(0, span.begin);
+    out.wire = std::move(text);
+  } else {
+    out.wire.assign(all.substr(span.begin, wire_size));
+  }
   out.text = span.ascii ? WireText::Ascii : valid_wtf8(out.wire, false) ? WireText::Utf8 : WireText::Other;
   return true;
 }

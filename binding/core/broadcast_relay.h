@@ -35,8 +35,9 @@ struct Relayed {
 bool is_plain_broadcast(const Value& message);
 
 // An inline notification (`header` and `span`: parse_json_header along kPacketDataPath). False when
-// it is not a plain broadcast whose data is an array that reads back as it stringifies; true when it
-// is, and `text` then becomes `out.wire` (its buffer reused: no copy of a large payload).
+// it is not a plain broadcast whose data is an array that reads back as it stringifies (`text` is then
+// untouched); when true, `text` may have become `out.wire` (its buffer reused when the data is nearly
+// all of it: no copy of a large payload).
 bool relay_inline(std::string& text, const Value& header, const JsonSpan& span, Relayed& out);
 
 // A decoded attachment. False (and `message` untouched) unless it is a plain broadcast whose data is
