@@ -72,8 +72,9 @@ export interface PostgresAdapterOptions extends Partial<ClusterAdapterOptions> {
   /** Create the attachment table (and the recovery tables when recovery is on) if missing. @default false */
   createTable?: boolean;
   /**
-   * Messages waiting to be sent to PostgreSQL (while it is unreachable or slower than the emits, and those of one
-   * synchronous loop of emits); more are dropped and reported (PUBLISH_DROPPED). @default 10000
+   * Messages waiting to be sent to PostgreSQL from one turn of the event loop to the next (while it is unreachable
+   * or slower than the emits); more are dropped and reported (PUBLISH_DROPPED). The emits of the current turn (one
+   * synchronous loop) count only from the next turn on, unless PostgreSQL is known to be down. @default 10000
    */
   maxPublishQueue?: number;
   /** On close, how long (ms) to wait for queued messages to be sent. @default 2000 */

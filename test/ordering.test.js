@@ -49,3 +49,28 @@ describe('ordering and batching', () => {
     expect(count).toBe(200);
   });
 });
+
+// A message to each of many rooms (one per user, say) is a synchronous loop of emits: they leave together at
+// its end, and maxPublishQueue bounds what waits across turns of the loop (PostgreSQL unreachable or slower
+// than the emits), not the size of one loop.
+describe('a synchronous loop of more emits than maxPublishQueue', () => {
+  const errors = [];
+  const ctx = useCluster({ channelPrefix: 'bulkloop', size: 2, adapterOpts: { maxPublishQueue: 100, errorHandler: (e) => errors.push(e) } });
+
+  test('reaches the clients and servers whole while PostgreSQL is up', async () => {
+    const [A, B] = ctx.cluster.servers;
+    const N = 1000;
+    const rooms = Array.from({ length: N }, (_, i) => `user-${i}`);
+    const client = await ctx.cluster.connect(1, { rooms });
+    const got = [];
+    const heard = [];
+    client.on('bulk', (i) => got.push(i));
+    B.io.on('bulk-sse', (i) => heard.push(i));
+    for (let i = 0; i < N; i++) A.io.to(rooms[i]).emit('bulk', i);
+    for (let i = 0; i < N; i++) A.io.serverSideEmit('bulk-sse', i);
+    await waitFor(() => got.length >= N && heard.length >= N, 15000, () => `${N} + ${N} messages, got ${got.length} + ${heard.length}`);
+    expect(got).toEqual(Array.from({ length: N }, (_, i) => i));
+    expect(heard).toEqual(Array.from({ length: N }, (_, i) => i));
+    expect(errors.map((e) => e.code)).toEqual([]);
+  });
+});

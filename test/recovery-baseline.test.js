@@ -105,6 +105,21 @@ async function broadcastRacingReListen(cluster, tables, meanwhile = async () => 
   }
 }
 
+// A's listening connection is killed and kept down (`gate`, until `open()`) while B broadcasts 'gone': A is
+// never notified of it. Resolves with its log id, `open`, and how many errors A had reported before.
+async function broadcastWhileListenerDown(cluster, tables) {
+  let open;
+  gate = new Promise((resolve) => (open = resolve));
+  const lost = cluster.errors[0].length;
+  await killListener(cluster, 0);
+  await waitFor(() => cluster.errors[0].slice(lost).some((e) => e.code === 'CONNECTION_LOST'), 5000, "A's listening connection lost");
+  const B = cluster.servers[1].io;
+  B.emit('gone', 1);
+  const logged = async () => (await pool.query(`SELECT max(id)::int AS id FROM ${tables.logTableName} WHERE uid = $1`, [B.of('/').adapter.uid])).rows[0].id;
+  await waitFor(async () => (await logged()) !== null, 5000, "B's broadcast logged");
+  return { gone: await logged(), open, lost };
+}
+
 describe('a broadcast racing the re-LISTEN', () => {
   let n = 0;
   let cluster;
@@ -166,15 +181,7 @@ describe('a broadcast racing the re-LISTEN', () => {
     await cut(cluster, back, 0, { pool, sessionTable: tables.sessionTableName });
 
     // A's listening connection is down while B broadcasts: A is never notified of it, only a restore replays it.
-    let open;
-    gate = new Promise((resolve) => (open = resolve));
-    const lost = cluster.errors[0].length;
-    await killListener(cluster, 0);
-    await waitFor(() => cluster.errors[0].slice(lost).some((e) => e.code === 'CONNECTION_LOST'), 5000, "A's listening connection lost");
-    B.emit('gone', 1);
-    const logged = async () => (await pool.query(`SELECT max(id)::int AS id FROM ${tables.logTableName} WHERE uid = $1`, [B.of('/').adapter.uid])).rows[0].id;
-    await waitFor(async () => (await logged()) !== null, 5000, "B's broadcast logged");
-    const gone = await logged();
+    const { gone, open } = await broadcastWhileListenerDown(cluster, tables);
 
     const locker = await pool.connect(); // holds A's baseline read after its re-LISTEN
     let reconnected;
@@ -219,15 +226,7 @@ describe('a broadcast racing the re-LISTEN', () => {
     await warm([c, back]);
     await cut(cluster, back, 0, { pool, sessionTable: tables.sessionTableName });
 
-    let open;
-    gate = new Promise((resolve) => (open = resolve));
-    const lost = cluster.errors[0].length;
-    await killListener(cluster, 0);
-    await waitFor(() => cluster.errors[0].slice(lost).some((e) => e.code === 'CONNECTION_LOST'), 5000, "A's listening connection lost");
-    B.emit('gone', 1);
-    const logged = async () => (await pool.query(`SELECT max(id)::int AS id FROM ${tables.logTableName} WHERE uid = $1`, [B.of('/').adapter.uid])).rows[0].id;
-    await waitFor(async () => (await logged()) !== null, 5000, "B's broadcast logged");
-    const gone = await logged();
+    const { gone, open, lost } = await broadcastWhileListenerDown(cluster, tables);
     open();
     gate = null;
     await waitFor(() => cluster.errors[0].slice(lost).some((e) => e.code === 'RECONNECTED'), 10000, "A's listening connection back");

@@ -53,13 +53,21 @@ Publisher::Publisher(Host host, ConnectionStats& counts, size_t max_queue, Hooks
     : ConnectionOwner("publishing", counts, std::move(host)), max_queue_(max_queue), hooks_(std::move(hooks)) {}
 
 bool Publisher::push(OutMessage message) {
-  if (abandoned_ || queue_.size() >= max_queue_) return false;
+  // The limit is on what waits across turns of the loop. The messages of this turn (one synchronous loop of
+  // emits: a message to each of many rooms) leave together at its end and count from the next turn on,
+  // unless PostgreSQL is known to be down: then they would only wait.
+  const size_t earlier = queue_.size() > turn_added_ ? queue_.size() - turn_added_ : 0;
+  if (abandoned_ || (outage() ? queue_.size() : earlier) >= max_queue_) return false;
   queue_.push_back(std::move(message));
+  ++turn_added_;
   // Nothing in flight or waiting: this one leaves at once, inside emit() (a process that exits right after
   // still publishes it, and it does not wait behind synchronous work). What follows in the same phase of the
-  // loop waits for its end and leaves together, pipelined behind it (or at once, if libuv refuses a hook).
+  // loop waits for its end and leaves together, pipelined behind it (or at once, if libuv refuses a hook:
+  // then no turn is told apart, and nothing is exempt from the limit).
   const bool alone = queue_.size() == 1 && statements_.empty();
-  if (alone || !after_io_.start(conn().loop(), this) || !before_io_.start(conn().loop(), this)) pump();
+  const bool hooked = after_io_.start(conn().loop(), this) && before_io_.start(conn().loop(), this);
+  if (!hooked) turn_added_ = 0;
+  if (alone || !hooked) pump();
   // Weak mode: a queued message keeps the loop alive until it is sent.
   conn().update_keepalive();
   return true;
@@ -68,6 +76,7 @@ bool Publisher::push(OutMessage message) {
 void Publisher::on_loop_turn() {
   after_io_.stop();
   before_io_.stop();
+  turn_added_ = 0;
   pump();
 }
 

@@ -69,6 +69,7 @@ class Publisher : public ConnectionOwner {
   void finish(size_t count, bool lost, const std::string& error);
 
   size_t max_queue_;
+  size_t turn_added_ = 0;  // pushed since the last turn of the loop (see push)
   Hooks hooks_;
   std::string create_table_;  // empty: not created
   std::string table_;         // quoted for the current session
