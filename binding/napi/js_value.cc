@@ -67,10 +67,12 @@ bool shows_replacement_char(const std::string& s) { return s.find("\xEF\xBF\xBD"
 // bytes a unit), without V8 measuring it first; longer ones are measured, not to take 3 times their room.
 constexpr size_t kOnePassUnits = size_t{64} * 1024;
 
-// `budget`: bytes the message may still take; the string's UTF-8 length is taken from it. `scratch`:
-// the room a one-pass read writes into, kept by the caller from string to string; `out` then takes
-// the string's bytes only (kept in `out`, 3 bytes a unit would let a message hold 3 times its limit).
-void read_string(napi_env env, napi_value v, std::string& out, size_t& budget, std::string& scratch) {
+// `budget`: bytes the message may still take; the string's UTF-8 length is taken from it.
+void read_string(napi_env env, napi_value v, std::string& out, size_t& budget) {
+  // The room a one-pass read writes into, kept from string to string and message to message (at most 3 x
+  // kOnePassUnits bytes): `out` takes the string's bytes only. Kept in `out`, 3 bytes a unit would let a
+  // message hold 3 times its limit; made per message, it would leave holes between queued payloads.
+  static thread_local std::string scratch;
   // One call for short strings: with 4+ bytes to spare, V8 cannot have stopped early.
   char buf[256];
   size_t n = 0;
@@ -145,7 +147,7 @@ class Converter {
       }
       case napi_string:
         out = Value::string_of(std::string());
-        read_string(env_, v, out.str, bytes_left_, scratch_);
+        read_string(env_, v, out.str, bytes_left_);
         return;
       case napi_bigint:
         throw Napi::TypeError::New(env_, "Do not know how to serialize a BigInt");
@@ -221,7 +223,7 @@ class Converter {
     napi_value first = nullptr;
     if (len > 0) {
       check(env_, napi_get_element(env_, names, 0, &first));
-      read_string(env_, first, first_key, bytes_left_, scratch_);
+      read_string(env_, first, first_key, bytes_left_);
     }
     // A boxed String has the keys "0".."n-1", a boxed Number or Boolean none, unless it has fields of
     // its own (a subclass's, an own valueOf) and then it is not an Object.prototype object: only such
@@ -239,7 +241,7 @@ class Converter {
         key = first;
       } else {
         check(env_, napi_get_element(env_, names, i, &key));
-        read_string(env_, key, out.fields[i].first, bytes_left_, scratch_);
+        read_string(env_, key, out.fields[i].first, bytes_left_);
       }
       check(env_, napi_get_property(env_, v, key, &item));
       convert(item, out.fields[i].second, depth + 1, key, 0, true);
@@ -346,7 +348,6 @@ class Converter {
   bool unboxed_ = false;
   size_t values_left_ = kMaxMessageValues;
   size_t bytes_left_ = kMaxBytes;
-  std::string scratch_;  // read_string's room for one string (at most 3 x kOnePassUnits bytes)
 };
 
 // parse_json turns a lone \uD800-\uDFFF escape into WTF-8 (ED A0..BF xx), which
