@@ -121,3 +121,44 @@ describe('the JSON of a published message', () => {
     expect((await attachmentRows()) - rowsBefore).toBe(1);
   });
 });
+
+// In a child process, whose memory is its own: messages queued while PostgreSQL is unreachable each hold their
+// JSON, not the room for 3 bytes a character it was read into (50,000 queued 1,900-character messages).
+test('a queued JSON message holds its own bytes while PostgreSQL is unreachable', async () => {
+  const script = `
+    const net = require('net');
+    const { Emitter } = require(${JSON.stringify(require.resolve('../lib'))});
+    (async () => {
+      const dead = net.createServer();
+      await new Promise((r) => dead.listen(0, '127.0.0.1', r));
+      const port = dead.address().port;
+      await new Promise((r) => dead.close(r));
+      let down;
+      const lost = new Promise((r) => (down = r));
+      const emitter = new Emitter({ host: '127.0.0.1', port, user: 'nobody', database: 'nothing' }, '/', {
+        maxPublishQueue: 50000, reconnectInitialDelay: 60000, reconnectMaxDelay: 60000, closeTimeout: 0,
+        errorHandler: (e) => { if (e.code === 'CONNECTION_LOST') down(); },
+      });
+      await lost;
+      const N = 50000, text = 'x'.repeat(1900);
+      global.gc();
+      const base = process.memoryUsage().rss;
+      for (let i = 0; i < N; i++) emitter.emit('m', i, text);
+      global.gc();
+      const held = process.memoryUsage().rss - base;
+      const json = JSON.stringify({ uid: 'emitter', type: 3, data: { packet: { type: 2, data: ['m', N, text], nsp: '/' }, opts: { rooms: [], except: [], flags: {} } }, nsp: '/' }).length;
+      console.log(JSON.stringify({ held, json, n: N, depth: emitter.stats().queue.depth }));
+      await emitter.close();
+    })().catch((e) => { console.error(e); process.exit(1); });
+  `;
+  const { stdout, stderr } = await new Promise((resolve) => {
+    require('child_process').execFile(process.execPath, ['--expose-gc', '-e', script], { env: process.env, timeout: 120000 },
+      (err, out, errOut) => resolve({ stdout: out, stderr: err ? `${err.code ?? err.signal} ${errOut}` : errOut }));
+  });
+  expect(stderr).toBe('');
+  const { held, json, n, depth } = JSON.parse(stdout);
+  expect(depth).toBe(n);
+  // Each queued message: its JSON and a little bookkeeping; an AddressSanitizer run adds its quarantine.
+  const allowance = /libasan/.test(process.env.LD_PRELOAD ?? '') ? 256 * 2 ** 20 : 0;
+  expect(held).toBeLessThan(1.6 * n * json + allowance);
+});
