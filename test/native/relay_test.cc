@@ -139,16 +139,23 @@ void test_relay_inline() {
            R"({"type":3,"data":{"packet":{"type":2,"data":0,"nsp":"/"}},"uid":"emitter"} | ["e"])");
 }
 
+// An inline broadcast (`text`, which it may take) as relay_inline hands it over; the checks fail when it
+// is not one.
+Relayed relayed(std::string& text) {
+  Value header;
+  std::string error;
+  JsonSpan span;
+  Relayed out;
+  CHECK(pgadapter::parse_json_header(text, header, error, kPacketDataPath, span));
+  CHECK(pgadapter::relay_inline(text, header, span, out));
+  return out;
+}
+
 // What the wire's bytes are: "ascii", "utf8" or "other" (see WireText), for an inline broadcast
 // whose packet data is `data`.
 std::string wire_text_of(const std::string& data) {
   std::string text = kHead + data + kTail;
-  Value header;
-  std::string error;
-  JsonSpan span;
-  if (!pgadapter::parse_json_header(text, header, error, kPacketDataPath, span)) return "ERR";
-  Relayed out;
-  if (!pgadapter::relay_inline(text, header, span, out)) return "no";
+  const Relayed out = relayed(text);
   CHECK_EQ(out.wire, data);
   switch (out.text) {
     case pgadapter::WireText::Ascii: return "ascii";
@@ -173,12 +180,7 @@ void test_relay_wire_text() {
   CHECK_EQ(wire_text_of("[\"ev\",\"\xff\"]"), "other");
   // A non-ASCII byte outside the span does not count.
   std::string text = "{\"type\":3,\"nsp\":\"/\xc3\xa9\",\"data\":{\"packet\":{\"type\":2,\"data\":[\"a\"]}}}";
-  Value header;
-  std::string error;
-  JsonSpan span;
-  CHECK(pgadapter::parse_json_header(text, header, error, kPacketDataPath, span));
-  Relayed out;
-  CHECK(pgadapter::relay_inline(text, header, span, out));
+  const Relayed out = relayed(text);
   CHECK(out.text == pgadapter::WireText::Ascii);
   CHECK_EQ(out.envelope, "{\"type\":3,\"nsp\":\"/\xc3\xa9\",\"data\":{\"packet\":{\"type\":2,\"data\":0}}}");
 }
@@ -194,12 +196,7 @@ void test_relay_inline_buffer() {
                                    std::pair{big_data, padded_tail}, std::pair{small_data, kTail}}) {
     const std::string joined = kHead + data + tail;
     std::string text(joined);  // its own size, as a notification's payload is
-    Value header;
-    std::string error;
-    JsonSpan span;
-    CHECK(pgadapter::parse_json_header(text, header, error, kPacketDataPath, span));
-    Relayed out;
-    CHECK(pgadapter::relay_inline(text, header, span, out));
+    const Relayed out = relayed(text);
     CHECK_EQ(out.wire, data);
     CHECK_EQ(out.envelope, kHead + "0" + tail);
     CHECK(out.wire.capacity() <= data.size() + data.size() / 8 + 15);
