@@ -477,6 +477,13 @@ Value ToValue(Napi::Env env, napi_value v, ToValueResult& info) {
   return out2;
 }
 
+std::string Utf8Of(napi_env env, napi_value v) {
+  std::string out;
+  size_t budget = kMaxBytes;
+  read_string(env, v, out, budget);
+  return out;
+}
+
 Napi::Value FromValue(Napi::Env env, const Value& v) {
   return Napi::Value(env, from_value(env, v));
 }

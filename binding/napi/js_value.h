@@ -20,6 +20,10 @@ struct ToValueResult {
 // method throws.
 Value ToValue(Napi::Env env, napi_value v, ToValueResult& info);
 
+// A JS string's UTF-8, read as ToValue reads every string (in one pass when short enough, kept at its
+// own size, lone surrogates as WTF-8); ENCODE_FAILED past 1 GiB.
+std::string Utf8Of(napi_env env, napi_value v);
+
 // setUnboxer(fn): fn(object) returns the primitive JSON.stringify writes for a boxed String, Number,
 // Boolean or BigInt, else the object itself (lib/plain-json.js registers it).
 Napi::Value SetUnboxer(const Napi::CallbackInfo& info);

@@ -1,7 +1,5 @@
 #include "napi/native_client.h"
 
-#include <algorithm>
-
 #include "core/msgpack_codec.h"
 #include "napi/coded_error.h"
 #include "napi/js_value.h"
@@ -203,26 +201,8 @@ Napi::Value NativeClient::Publish(const Napi::CallbackInfo& info) {
 Napi::Value NativeClient::PublishJson(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const std::string channel = info[0].As<Napi::String>().Utf8Value();
-  // One pass over the text, where Utf8Value() would measure it first: most JSON is ASCII, read into room
-  // for its UTF-16 length (known to V8); if that is not all of it, again into room for 3 bytes a unit. The
-  // queued text keeps its own size (it waits in the queue while PostgreSQL is unreachable).
-  napi_value text = info[1];
-  size_t units = 0;
-  NAPI_THROW_IF_FAILED(env, napi_get_value_string_utf16(env, text, nullptr, 0, &units), Napi::Value());
-  std::string json(units + 1, '\0');
-  size_t bytes = 0;
-  NAPI_THROW_IF_FAILED(env, napi_get_value_string_utf8(env, text, json.data(), json.size(), &bytes), Napi::Value());
-  // All `units` bytes written and all ASCII: one unit each, so the whole text.
-  const bool whole = bytes == units && std::all_of(json.data(), json.data() + bytes,
-                                                    [](char c) { return static_cast<unsigned char>(c) < 0x80; });
-  if (!whole) {
-    json.assign(units * 3 + 1, '\0');
-    NAPI_THROW_IF_FAILED(env, napi_get_value_string_utf8(env, text, json.data(), json.size(), &bytes), Napi::Value());
-    json.resize(bytes);
-    json.shrink_to_fit();
-  } else {
-    json.resize(bytes);
-  }
+  // Read as every string of a message is (one pass, kept at its own size: it may wait in the queue).
+  std::string json = Utf8Of(env, info[1]);
   bool fits = true;
   const std::string error = client_->publish_json(channel, std::move(json), fits);
   if (!fits) return Napi::Boolean::New(env, false);
